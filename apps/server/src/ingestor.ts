@@ -1,0 +1,126 @@
+import type { Ack, WardenEvent } from '@warden/protocol';
+import type { Bus, BusMessage } from './bus.js';
+import type { Clock } from './clock.js';
+import { WardenError } from './errors.js';
+import type { HubMetrics } from './hub-metrics.js';
+import type { EventStore } from './store/event-store.js';
+import { eventFrame } from './store/serialize.js';
+
+interface Pending {
+  events: readonly WardenEvent[];
+  resolve: (acks: Ack[]) => void;
+  reject: (err: Error) => void;
+}
+
+export interface IngestorOptions {
+  /** Most events per transaction; a request is never split across two. */
+  maxGroupEvents: number;
+  clock: Clock;
+  /** Counts newly stored events (ingest rate). */
+  onStored?: (count: number) => void;
+  onCommitError?: (err: unknown) => void;
+}
+
+/**
+ * Group commit: every publish waiting when the store is free goes into one transaction (one
+ * fsync), and each caller gets its acks once that transaction is durable. Commits run one at a
+ * time, so events reach the bus in seq order.
+ */
+export class Ingestor {
+  private queue: Pending[] = [];
+  private queuedEvents = 0;
+  private running = false;
+  private scheduled = false;
+  private readonly tick = () => {
+    this.scheduled = false;
+    void this.drain();
+  };
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly bus: Bus,
+    private readonly metrics: HubMetrics,
+    private readonly opts: IngestorOptions,
+  ) {}
+
+  /** Stores the events (all or none) and resolves with one ack per event, in order. */
+  submit(events: readonly WardenEvent[]): Promise<Ack[]> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, resolve, reject });
+      this.queuedEvents += events.length;
+      if (!this.running && !this.scheduled) {
+        this.scheduled = true;
+        // setImmediate lets every frame already read from the sockets join this group.
+        setImmediate(this.tick);
+      }
+    });
+  }
+
+  /** Events waiting for a commit. */
+  backlog(): number {
+    return this.queuedEvents;
+  }
+
+  private takeGroup(): Pending[] {
+    let n = 0;
+    let i = 0;
+    while (i < this.queue.length) {
+      const size = this.queue[i]!.events.length;
+      if (i > 0 && n + size > this.opts.maxGroupEvents) break;
+      n += size;
+      i++;
+    }
+    this.queuedEvents -= n;
+    return this.queue.splice(0, i);
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) await this.commit(this.takeGroup());
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async commit(group: Pending[]): Promise<void> {
+    const all: WardenEvent[] = [];
+    for (const p of group) for (const e of p.events) all.push(e);
+    let results;
+    try {
+      results = await this.store.append(all, this.opts.clock.now());
+    } catch (err) {
+      this.opts.onCommitError?.(err);
+      const failure = new WardenError('unavailable', 'storage failed; nothing was stored', {
+        cause: err,
+      });
+      for (const p of group) p.reject(failure);
+      return;
+    }
+    const messages: BusMessage[] = [];
+    for (const r of results) {
+      if (r.stored === undefined) continue;
+      this.metrics.observe(r.stored);
+      messages.push({
+        seq: r.seq,
+        agentId: r.stored.agentId,
+        type: r.stored.type,
+        frame: eventFrame(r.seq, r.json!),
+      });
+    }
+    this.bus.publish(messages);
+    if (messages.length > 0) this.opts.onStored?.(messages.length);
+    let i = 0;
+    for (const p of group) {
+      const acks: Ack[] = [];
+      for (const e of p.events) {
+        const r = results[i++]!;
+        acks.push(
+          r.duplicate ? { id: e.id, seq: r.seq, duplicate: true } : { id: e.id, seq: r.seq },
+        );
+      }
+      p.resolve(acks);
+    }
+  }
+}

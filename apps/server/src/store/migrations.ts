@@ -1,0 +1,100 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * The schema, as ordered migrations run by Kysely's Migrator on every dialect. `seq` is the
+ * log position: SQLite's AUTOINCREMENT never reuses a value, even after retention deletes.
+ */
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const isPg = dialect === 'postgres';
+  return {
+    '0001_events': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('events')
+          .addColumn('seq', isPg ? 'bigserial' : 'integer', (c) =>
+            isPg ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('agent_id', 'text', (c) => c.notNull())
+          .addColumn('ts', 'bigint', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .addColumn('correlation_id', 'text')
+          .addColumn('data', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('events_agent_seq')
+          .on('events')
+          .columns(['agent_id', 'seq'])
+          .execute();
+        await db.schema
+          .createIndex('events_type_seq')
+          .on('events')
+          .columns(['type', 'seq'])
+          .execute();
+
+        await db.schema
+          .createTable('agents')
+          .addColumn('agent_id', 'text', (c) => c.primaryKey())
+          .addColumn('status', 'text')
+          .addColumn('status_message', 'text')
+          .addColumn('status_at', 'bigint')
+          .addColumn('health', 'text', (c) => c.notNull())
+          .addColumn('first_seen', 'bigint', (c) => c.notNull())
+          .addColumn('last_seen', 'bigint', (c) => c.notNull())
+          .addColumn('last_seq', 'bigint', (c) => c.notNull())
+          .addColumn('metrics', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('metrics_at', 'bigint')
+          .execute();
+
+        await db.schema
+          .createTable('tasks')
+          .addColumn('task_id', 'text', (c) => c.primaryKey())
+          .addColumn('agent_id', 'text', (c) => c.notNull())
+          .addColumn('name', 'text')
+          .addColumn('queue', 'text')
+          .addColumn('priority', 'double precision')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('assigned_at', 'bigint')
+          .addColumn('completed_at', 'bigint')
+          .addColumn('success', 'integer')
+          .addColumn('duration_ms', 'double precision')
+          .addColumn('error', 'text')
+          .addColumn('updated_seq', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('tasks_agent_state')
+          .on('tasks')
+          .columns(['agent_id', 'state'])
+          .execute();
+
+        await db.schema
+          .createTable('errors')
+          .addColumn('id', 'bigint', (c) => c.primaryKey())
+          .addColumn('event_id', 'text', (c) => c.notNull())
+          .addColumn('agent_id', 'text', (c) => c.notNull())
+          .addColumn('error_type', 'text', (c) => c.notNull())
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('stack', 'text')
+          .addColumn('task_id', 'text')
+          .addColumn('fatal', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('fingerprint', 'text')
+          .addColumn('ts', 'bigint', (c) => c.notNull())
+          .addColumn('resolved', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('resolved_at', 'bigint')
+          .execute();
+        await db.schema
+          .createIndex('errors_agent_resolved')
+          .on('errors')
+          .columns(['agent_id', 'resolved'])
+          .execute();
+      },
+    },
+  };
+}
+
+export function createMigrationProvider(dialect: Dialect): MigrationProvider {
+  return { getMigrations: () => Promise.resolve(migrations(dialect)) };
+}

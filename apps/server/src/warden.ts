@@ -1,0 +1,160 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { ProtocolLimits } from '@warden/protocol';
+import { buildApp, type WardenApp } from './app.js';
+import { LocalBus } from './bus.js';
+import { systemClock, type Clock } from './clock.js';
+import type { ResolvedConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import type { HubContext } from './hub-context.js';
+import { HubMetrics } from './hub-metrics.js';
+import { Ingestor } from './ingestor.js';
+import { RateMeter } from './rate-meter.js';
+import { RetentionJob } from './retention.js';
+import { ensureSecret } from './secret.js';
+import type { EventStore } from './store/event-store.js';
+import { SqliteEventStore } from './store/sqlite-event-store.js';
+import { TokenService } from './token-service.js';
+import { WsHub } from './ws-hub.js';
+
+export interface WardenOptions {
+  config: ResolvedConfig;
+  clock?: Clock;
+  logger?: Logger;
+  /** Write `<data-dir>/server.json` once listening. @defaultValue true */
+  writeServerFile?: boolean;
+}
+
+/** A running (or ready to run) Warden hub. */
+export interface Warden {
+  app: WardenApp;
+  ctx: HubContext;
+  store: EventStore;
+  retention: RetentionJob;
+  /** Listens on the configured host/port; resolves with the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function limitsFromConfig(config: ResolvedConfig): ProtocolLimits {
+  return {
+    maxEventBytes: config.limits.max_event_bytes,
+    maxBatchEvents: config.limits.max_batch_events,
+    maxBatchBytes: config.limits.max_batch_bytes,
+    maxFrameBytes: config.limits.max_frame_bytes,
+    maxDepth: config.limits.max_depth,
+  };
+}
+
+/** Opens the store named by the config. */
+export function openStore(config: ResolvedConfig): EventStore {
+  const url = config.databaseUrl;
+  if (url.startsWith('sqlite:')) return SqliteEventStore.fromUrl(url);
+  throw new ConfigError(
+    'server.database_url: PostgreSQL is not supported by this build yet; use sqlite:PATH',
+    'server.database_url',
+  );
+}
+
+export async function createWarden(opts: WardenOptions): Promise<Warden> {
+  const { config } = opts;
+  const clock = opts.clock ?? systemClock;
+  const log =
+    opts.logger ??
+    pino({
+      level: config.server.log_level,
+      redact: ['req.headers.authorization', '*.token', '*.jwt_secret'],
+    });
+  if (config.server.redis_url) {
+    throw new ConfigError(
+      'server.redis_url: Redis support is not part of this build yet; remove --redis-url',
+      'server.redis_url',
+    );
+  }
+  const secret = ensureSecret(config.dataDir, config.auth.jwt_secret);
+  const tokens = new TokenService(secret, config.auth.clock_tolerance, () => clock.now());
+  const limits = limitsFromConfig(config);
+
+  const store = openStore(config);
+  await store.migrate();
+  const bus = new LocalBus(store.head());
+  const metrics = new HubMetrics();
+  for (const a of await store.listAgents()) metrics.seedAgent(a.agentId, a.status);
+  const rate = new RateMeter(clock);
+  const ingestor = new Ingestor(store, bus, metrics, {
+    maxGroupEvents: config.ingest.max_group_events,
+    clock,
+    onStored: (n) => rate.add(n),
+    onCommitError: (err) =>
+      log.error({ err }, 'commit failed; publishers were told nothing was stored'),
+  });
+  const heartbeats = new Map<string, number>();
+  const hub = new WsHub(
+    {
+      bus,
+      store,
+      ingestor,
+      limits,
+      clock,
+      log,
+      maxBufferedBytes: config.websocket.max_buffered_bytes,
+      markSeen: (agentId, at) => heartbeats.set(agentId, at),
+    },
+    metrics,
+    config.websocket.ping_interval,
+  );
+  const ctx: HubContext = {
+    config,
+    limits,
+    clock,
+    store,
+    bus,
+    ingestor,
+    metrics,
+    tokens,
+    hub,
+    rate,
+    heartbeats,
+    startedAt: clock.now(),
+  };
+  const app = await buildApp(ctx, log);
+  const retention = new RetentionJob(store, config.retention, clock, log);
+  const serverFile = join(config.dataDir, 'server.json');
+  let wroteServerFile = false;
+
+  return {
+    app,
+    ctx,
+    store,
+    retention,
+    async listen() {
+      await app.listen({ host: config.server.host, port: config.server.port });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
+      const host = config.server.host.includes(':')
+        ? `[${config.server.host}]`
+        : config.server.host;
+      const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+      retention.start();
+      if (opts.writeServerFile !== false) {
+        writeFileSync(serverFile, JSON.stringify({ url, pid: process.pid }) + '\n', {
+          mode: 0o644,
+        });
+        wroteServerFile = true;
+      }
+      log.info(
+        { url, database: config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') },
+        'warden listening',
+      );
+      return url;
+    },
+    async close() {
+      retention.stop();
+      hub.close();
+      await app.close();
+      await store.close();
+      if (wroteServerFile) rmSync(serverFile, { force: true });
+    },
+  };
+}

@@ -1,0 +1,422 @@
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import {
+  CLIENT_OPS,
+  CLOSE_CODES,
+  ClientFrameSchema,
+  toPointer,
+  validateEventBody,
+  type ClientFrame,
+  type ProblemCode,
+  type ProtocolLimits,
+  type ServerFrame,
+  type ValidationIssue,
+} from '@warden/protocol';
+import type { Bus, BusMessage } from './bus.js';
+import type { Clock } from './clock.js';
+import { WardenError } from './errors.js';
+import type { Ingestor } from './ingestor.js';
+import { can, mayPublishFor, type Principal } from './roles.js';
+import type { EventStore } from './store/event-store.js';
+import { eventFrame, serializeStoredEvent } from './store/serialize.js';
+import { TopicFilter } from './subscription.js';
+import { textFrame } from './ws-frame.js';
+
+/** What a connection needs from the hub. */
+export interface ConnectionContext {
+  bus: Bus;
+  store: EventStore;
+  ingestor: Ingestor;
+  limits: ProtocolLimits;
+  clock: Clock;
+  log: Logger;
+  /** Unsent bytes after which a live subscriber is closed with 4008. */
+  maxBufferedBytes: number;
+  markSeen(agentId: string, at: number): void;
+}
+
+/** Rows read per replay query. */
+const REPLAY_PAGE = 500;
+/** Live events held for one subscriber while it catches up; past this it re-reads the store. */
+const MAX_PENDING = 20_000;
+/** Longest a timer may be set for (setTimeout's 32-bit limit). */
+const MAX_TIMER = 2 ** 31 - 1;
+
+type Mode = 'none' | 'catchup' | 'live';
+
+/**
+ * One WebSocket peer: its token, its ops, and its subscription. Delivery is gap-free: while
+ * a subscriber replays stored events up to the head it saw, live events are held, then sent
+ * past the replay with every seq at most once.
+ */
+export class Connection {
+  alive = true;
+  private readonly socket: Socket | undefined;
+  private readonly filter = new TopicFilter();
+  private mode: Mode = 'none';
+  private cursor = 0;
+  private target = 0;
+  private pending: BusMessage[] = [];
+  private overflow = false;
+  private generation = 0;
+  private closed = false;
+  private expiryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly principal: Principal,
+    private readonly ctx: ConnectionContext,
+  ) {
+    // Broadcast frames are written straight to the socket, framed once for every peer.
+    // Safe because permessage-deflate is off, so ws never holds frames back in its sender.
+    this.socket = (ws as unknown as { _socket?: Socket })._socket;
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    this.armExpiry();
+  }
+
+  private armExpiry(): void {
+    const left = this.principal.expiresAt - this.ctx.clock.now();
+    if (left <= 0) {
+      this.ws.close(CLOSE_CODES.tokenExpired, 'token expired');
+      return;
+    }
+    this.expiryTimer = setTimeout(() => this.armExpiry(), Math.min(left, MAX_TIMER));
+    this.expiryTimer.unref();
+  }
+
+  onClose(): void {
+    this.closed = true;
+    this.generation++;
+    this.pending = [];
+    clearTimeout(this.expiryTimer);
+  }
+
+  private send(frame: ServerFrame): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  private sendError(
+    code: ProblemCode,
+    message: string,
+    ref?: string,
+    details?: ValidationIssue[],
+  ): void {
+    this.send({
+      op: 'error',
+      ...(ref !== undefined ? { ref } : {}),
+      code,
+      message,
+      ...(details ? { details } : {}),
+    });
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      this.sendError('invalid_request', 'binary frames are not accepted: send JSON text frames');
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data.toString('utf8'));
+    } catch (err) {
+      this.sendError('invalid_json', `frame is not valid JSON: ${(err as Error).message}`);
+      return;
+    }
+    const ref =
+      typeof raw === 'object' && raw !== null && typeof (raw as { ref?: unknown }).ref === 'string'
+        ? (raw as { ref: string }).ref.slice(0, 128)
+        : undefined;
+    const parsed = ClientFrameSchema.safeParse(raw);
+    if (!parsed.success) {
+      const op = (raw as { op?: unknown } | null)?.op;
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+        this.sendError('invalid_request', 'a frame must be a JSON object with an "op"', ref);
+      } else if (typeof op !== 'string' || !(CLIENT_OPS as readonly string[]).includes(op)) {
+        this.sendError(
+          'invalid_request',
+          `unknown op ${JSON.stringify(typeof op === 'string' ? op.slice(0, 100) : (op ?? null))}: expected one of ${CLIENT_OPS.join(', ')}`,
+          ref,
+          [{ path: '/op', message: `must be one of ${CLIENT_OPS.join(', ')}` }],
+        );
+      } else {
+        const details = parsed.error.issues.map((i) => ({
+          path: toPointer(i.path as Array<string | number>),
+          message:
+            i.code === 'unrecognized_keys' ? `unknown key(s): ${i.keys.join(', ')}` : i.message,
+        }));
+        this.sendError(
+          'invalid_request',
+          `invalid ${op} frame: ${details[0]!.path} ${details[0]!.message}`,
+          ref,
+          details,
+        );
+      }
+      return;
+    }
+    const frame = parsed.data;
+    switch (frame.op) {
+      case 'publish':
+        this.publish(frame, data.length);
+        break;
+      case 'subscribe':
+        this.subscribe(frame);
+        break;
+      case 'unsubscribe':
+        this.filter.remove(frame.topics);
+        if (this.filter.empty) this.stopStream();
+        this.send({
+          op: 'unsubscribed',
+          ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
+          topics: this.filter.names(),
+        });
+        break;
+      case 'ping':
+        this.send({ op: 'pong', ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
+        break;
+      case 'heartbeat':
+        if (!mayPublishFor(this.principal, frame.agentId)) {
+          this.sendError(
+            'forbidden_agent',
+            `this token may not speak for agent ${frame.agentId}`,
+            frame.ref,
+          );
+          return;
+        }
+        this.ctx.markSeen(frame.agentId, this.ctx.clock.now());
+        break;
+    }
+  }
+
+  private publish(frame: Extract<ClientFrame, { op: 'publish' }>, frameBytes: number): void {
+    const ref = frame.ref;
+    if (!can(this.principal, 'publish')) {
+      this.sendError('forbidden', `role ${this.principal.role} may not publish events`, ref);
+      return;
+    }
+    const hasBatch = frame.events !== undefined;
+    const hasOne = frame.event !== undefined;
+    if (hasBatch === hasOne) {
+      this.sendError('invalid_request', 'a publish frame carries either "event" or "events"', ref, [
+        { path: '', message: 'needs exactly one of event, events' },
+      ]);
+      return;
+    }
+    const limits = this.ctx.limits;
+    if (hasBatch && frameBytes > limits.maxBatchBytes) {
+      const bytes = Buffer.byteLength(JSON.stringify(frame.events));
+      if (bytes > limits.maxBatchBytes) {
+        this.sendError(
+          'payload_too_large',
+          `batch is ${bytes} bytes, over the limit of ${limits.maxBatchBytes}`,
+          ref,
+        );
+        return;
+      }
+    }
+    const result = validateEventBody(hasBatch ? { events: frame.events } : frame.event, {
+      limits,
+      now: this.ctx.clock.now(),
+      rawBytes: frameBytes,
+      pathPrefix: hasBatch ? [] : ['event'],
+    });
+    if (!result.ok) {
+      this.sendError(result.code, result.message, ref, result.errors);
+      return;
+    }
+    for (let i = 0; i < result.events.length; i++) {
+      const ev = result.events[i]!;
+      if (!mayPublishFor(this.principal, ev.agentId)) {
+        this.sendError(
+          'forbidden_agent',
+          `this token publishes for agent ${this.principal.agentId ?? '(none)'} only, not ${ev.agentId}; nothing was stored`,
+          ref,
+          [
+            {
+              path: hasBatch ? `/events/${i}/agentId` : '/event/agentId',
+              message: "not this token's agent",
+            },
+          ],
+        );
+        return;
+      }
+    }
+    this.ctx.ingestor.submit(result.events).then(
+      (acks) => this.send({ op: 'ack', ...(ref !== undefined ? { ref } : {}), acks }),
+      (err: unknown) => {
+        const code = err instanceof WardenError ? err.code : 'internal';
+        this.sendError(code, err instanceof Error ? err.message : 'publish failed', ref);
+      },
+    );
+  }
+
+  private mayRead(topicNames: readonly string[]): string | undefined {
+    if (can(this.principal, 'read')) return undefined;
+    if (this.principal.role === 'agent') {
+      const own = this.principal.agentId;
+      for (const t of topicNames) {
+        if (!(t.startsWith('agent:') && (own === '*' || t === `agent:${own}`))) {
+          return `an agent token may subscribe only to agent:${own ?? ''}, not ${t}`;
+        }
+      }
+      return undefined;
+    }
+    return `role ${this.principal.role} may not subscribe`;
+  }
+
+  private subscribe(frame: Extract<ClientFrame, { op: 'subscribe' }>): void {
+    const topics = TopicFilter.parse(frame.topics);
+    if (typeof topics === 'string') {
+      this.sendError('invalid_request', topics, frame.ref, [{ path: '/topics', message: topics }]);
+      return;
+    }
+    const denied = this.mayRead(frame.topics);
+    if (denied) {
+      this.sendError(
+        this.principal.role === 'agent' ? 'forbidden_agent' : 'forbidden',
+        denied,
+        frame.ref,
+      );
+      return;
+    }
+    this.filter.add(topics);
+    const head = this.ctx.bus.head();
+    const reply: ServerFrame = {
+      op: 'subscribed',
+      ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
+      topics: this.filter.names(),
+      head,
+    };
+    if (frame.since !== undefined) {
+      this.send(reply);
+      this.startCatchup(frame.since, head);
+    } else {
+      if (this.mode === 'none') {
+        this.mode = 'live';
+        this.cursor = head;
+      }
+      this.send(reply);
+    }
+  }
+
+  private stopStream(): void {
+    this.mode = 'none';
+    this.generation++;
+    this.pending = [];
+  }
+
+  private startCatchup(since: number, head: number): void {
+    const gen = ++this.generation;
+    this.mode = 'catchup';
+    this.cursor = since;
+    this.target = head;
+    this.pending = [];
+    this.overflow = false;
+    this.catchup(gen).catch((err: unknown) => {
+      if (gen !== this.generation) return;
+      this.ctx.log.warn({ err }, 'subscription replay failed');
+      this.sendError('unavailable', 'replay from the store failed; subscribe again with since');
+      this.stopStream();
+    });
+  }
+
+  private async catchup(gen: number): Promise<void> {
+    for (;;) {
+      while (this.cursor < this.target) {
+        const rows = await this.ctx.store.readTopics({
+          since: this.cursor,
+          until: this.target,
+          limit: REPLAY_PAGE,
+          ...this.filter.query(),
+        });
+        if (gen !== this.generation) return;
+        if (rows.length === 0) {
+          this.cursor = this.target;
+          break;
+        }
+        for (const ev of rows) {
+          const text = eventFrame(ev.seq, serializeStoredEvent(ev, JSON.stringify(ev.data)));
+          this.write(textFrame(text), text);
+          this.cursor = ev.seq;
+        }
+        await this.drained();
+        if (gen !== this.generation) return;
+      }
+      if (this.overflow) {
+        // Live events were dropped while replaying; they are in the store, so read on.
+        this.overflow = false;
+        this.pending = [];
+        this.target = this.ctx.bus.head();
+        continue;
+      }
+      const held = this.pending;
+      this.pending = [];
+      this.mode = 'live';
+      this.deliver(held);
+      return;
+    }
+  }
+
+  /** Waits until the socket's unsent bytes fall under the limit (replay backpressure). */
+  private drained(): Promise<void> {
+    const socket = this.socket;
+    if (!socket || socket.writableLength < this.ctx.maxBufferedBytes / 4) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
+  private write(wire: Buffer, text: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.socket) this.socket.write(wire);
+    else this.ws.send(text);
+  }
+
+  /** Called by the hub for every committed batch, in seq order. */
+  deliver(messages: readonly BusMessage[]): void {
+    if (this.mode === 'none' || this.closed) return;
+    if (this.mode === 'catchup') {
+      if (this.overflow) return;
+      for (const m of messages) {
+        if (m.seq > this.target && this.filter.matches(m.agentId, m.type)) this.pending.push(m);
+      }
+      if (this.pending.length > MAX_PENDING) {
+        this.overflow = true;
+        this.pending = [];
+      }
+      return;
+    }
+    const socket = this.socket;
+    let corked = false;
+    for (const m of messages) {
+      if (m.seq <= this.cursor || !this.filter.matches(m.agentId, m.type)) continue;
+      if (!corked && socket) {
+        socket.cork();
+        corked = true;
+      }
+      this.write((m.wire ??= textFrame(m.frame)), m.frame);
+      this.cursor = m.seq;
+    }
+    if (!corked || !socket) return;
+    socket.uncork();
+    if (socket.writableLength > this.ctx.maxBufferedBytes) {
+      this.ctx.log.info(
+        { agent: this.principal.sub, buffered: socket.writableLength, cursor: this.cursor },
+        'closing slow subscriber',
+      );
+      this.stopStream();
+      this.ws.close(CLOSE_CODES.slowConsumer, `slow consumer: resume with since=${this.cursor}`);
+      // A peer that cannot even take the close frame is cut off.
+      setTimeout(() => this.ws.terminate(), 5000).unref();
+    }
+  }
+}

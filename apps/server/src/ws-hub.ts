@@ -1,0 +1,61 @@
+import type WebSocket from 'ws';
+import type { BusMessage } from './bus.js';
+import type { HubMetrics } from './hub-metrics.js';
+import type { Principal } from './roles.js';
+import { Connection, type ConnectionContext } from './ws-connection.js';
+
+/** All WebSocket peers of this process: fan-out of committed events and the ping sweep. */
+export class WsHub {
+  private readonly connections = new Set<Connection>();
+  private readonly unsubscribe: () => void;
+  private readonly pingTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly ctx: ConnectionContext,
+    private readonly metrics: HubMetrics,
+    pingIntervalMs: number,
+  ) {
+    this.unsubscribe = ctx.bus.subscribe((messages) => this.broadcast(messages));
+    // A peer that has not answered the previous ping by the next sweep is dropped.
+    this.pingTimer = setInterval(() => this.sweep(), pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  accept(ws: WebSocket, principal: Principal): void {
+    const conn = new Connection(ws, principal, this.ctx);
+    this.connections.add(conn);
+    this.metrics.wsConnections.inc();
+    ws.on('close', () => {
+      if (!this.connections.delete(conn)) return;
+      conn.onClose();
+      this.metrics.wsConnections.dec();
+    });
+    ws.on('error', (err) => this.ctx.log.debug({ err }, 'websocket error'));
+  }
+
+  private broadcast(messages: readonly BusMessage[]): void {
+    for (const c of this.connections) c.deliver(messages);
+  }
+
+  private sweep(): void {
+    for (const c of this.connections) {
+      if (!c.alive) {
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+
+  /** Closes every peer with 1001 (going away). */
+  close(): void {
+    clearInterval(this.pingTimer);
+    this.unsubscribe();
+    for (const c of this.connections) c.ws.close(1001, 'server shutting down');
+  }
+}
