@@ -63,6 +63,9 @@ function zodIssues(error: z.ZodError, prefix: ReadonlyArray<string | number>): V
         message: `unknown key(s): ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`,
       };
     }
+    if (issue.code === 'invalid_type' && / received undefined$/.test(issue.message)) {
+      return { path: toPointer(path), message: `is required (${issue.expected})` };
+    }
     return { path: toPointer(path), message: issue.message };
   });
 }

@@ -1,0 +1,225 @@
+import { describe, expect, it } from 'vitest';
+import type { WardenEvent } from '@warden/protocol';
+import type { EventStore } from './event-store.js';
+
+/**
+ * The contract every EventStore adapter keeps, run against the real engine (DESIGN:
+ * "a contract and a conformance suite"). `create` returns a fresh, migrated store.
+ */
+export function describeEventStoreConformance(
+  name: string,
+  create: () => Promise<{ store: EventStore; reopen?: () => Promise<EventStore> }>,
+): void {
+  const T0 = 1_763_791_200_000;
+  const ev = (id: string, agentId: string, type: string, data: Record<string, unknown>, ts = T0) =>
+    ({ id, agentId, type, data, ts }) as WardenEvent;
+
+  describe(`${name} conformance`, () => {
+    it('assigns strictly increasing seq in order and reports the head', async () => {
+      const { store } = await create();
+      const r = await store.append(
+        [
+          ev('a', 'x', 'metric_update', { metrics: { cpu_percent: 1 } }),
+          ev('b', 'x', 'metric_update', { metrics: { cpu_percent: 2 } }),
+        ],
+        T0,
+      );
+      expect(r.map((x) => x.seq)).toEqual([1, 2]);
+      expect(store.head()).toBe(2);
+      const r2 = await store.append([ev('c', 'y', 'agent_status_update', { status: 'idle' })], T0);
+      expect(r2[0]!.seq).toBe(3);
+      await store.close();
+    });
+
+    it('stores an id once: a repeat acks as duplicate with the first seq, also within one call', async () => {
+      const { store } = await create();
+      const first = await store.append(
+        [ev('dup', 'x', 'agent_status_update', { status: 'busy' })],
+        T0,
+      );
+      const again = await store.append(
+        [
+          ev('dup', 'x', 'agent_status_update', { status: 'failed' }),
+          ev('new', 'x', 'agent_status_update', { status: 'idle' }),
+          ev('new', 'x', 'agent_status_update', { status: 'failed' }),
+        ],
+        T0,
+      );
+      expect(again[0]).toMatchObject({ seq: first[0]!.seq, duplicate: true });
+      expect(again[1]).toMatchObject({ duplicate: false });
+      expect(again[2]).toMatchObject({ seq: again[1]!.seq, duplicate: true });
+      const all = await store.readEvents({ since: 0, limit: 100 });
+      expect(all.map((e) => e.id)).toEqual(['dup', 'new']);
+      // The first one stored wins, projections included.
+      expect((await store.getAgent('x'))!.status).toBe('idle');
+      await store.close();
+    });
+
+    it('stores nothing of a call that fails midway', async () => {
+      const { store } = await create();
+      await store.append([ev('ok-1', 'x', 'agent_status_update', { status: 'busy' })], T0);
+      const poison = ev('p', 'x', 'metric_update', { metrics: { cpu_percent: 1 }, big: 10n });
+      await expect(
+        store.append([ev('ok-2', 'x', 'agent_status_update', { status: 'idle' }), poison], T0),
+      ).rejects.toThrow();
+      expect((await store.readEvents({ since: 0, limit: 10 })).map((e) => e.id)).toEqual(['ok-1']);
+      expect(store.head()).toBe(1);
+      expect((await store.getAgent('x'))!.status).toBe('busy');
+      const next = await store.append(
+        [ev('ok-3', 'x', 'agent_status_update', { status: 'idle' })],
+        T0,
+      );
+      expect(next[0]!.seq).toBeGreaterThan(1);
+      await store.close();
+    });
+
+    it('reads by agent, type and since, and by topic (any part matching)', async () => {
+      const { store } = await create();
+      await store.append(
+        [
+          ev('1', 'a', 'agent_status_update', { status: 'busy' }),
+          ev('2', 'b', 'metric_update', { metrics: { memory_mb: 5 } }),
+          ev('3', 'a', 'metric_update', { metrics: { memory_mb: 6 } }),
+          ev('4', 'c', 'task_assigned', { taskId: 't1' }),
+        ],
+        T0,
+      );
+      expect(
+        (await store.readEvents({ since: 0, limit: 10, agentId: 'a' })).map((e) => e.id),
+      ).toEqual(['1', '3']);
+      expect(
+        (await store.readEvents({ since: 0, limit: 10, type: 'metric_update' })).map((e) => e.id),
+      ).toEqual(['2', '3']);
+      expect((await store.readEvents({ since: 2, limit: 10 })).map((e) => e.id)).toEqual([
+        '3',
+        '4',
+      ]);
+      expect((await store.readEvents({ since: 0, limit: 1 })).map((e) => e.id)).toEqual(['1']);
+      const topics = await store.readTopics({
+        since: 0,
+        until: 4,
+        limit: 10,
+        all: false,
+        agentIds: ['c'],
+        types: ['agent_status_update'],
+      });
+      expect(topics.map((e) => e.id)).toEqual(['1', '4']);
+      const upTo = await store.readTopics({
+        since: 0,
+        until: 2,
+        limit: 10,
+        all: true,
+        agentIds: [],
+        types: [],
+      });
+      expect(upTo.map((e) => e.id)).toEqual(['1', '2']);
+      const stored = (await store.readEvents({ since: 0, limit: 1 }))[0]!;
+      expect(stored).toEqual({
+        seq: 1,
+        receivedAt: T0,
+        id: '1',
+        type: 'agent_status_update',
+        agentId: 'a',
+        ts: T0,
+        data: { status: 'busy' },
+      });
+      await store.close();
+    });
+
+    it('projects agents, tasks and errors from the events', async () => {
+      const { store } = await create();
+      await store.append(
+        [
+          ev('s1', 'w', 'agent_status_update', { status: 'running', message: 'up' }),
+          ev('m1', 'w', 'metric_update', { metrics: { cpu_percent: 10, memory_mb: 100 } }),
+          ev('m2', 'w', 'metric_update', { metrics: { cpu_percent: 20 } }),
+          ev('t1', 'w', 'task_assigned', { taskId: 'task-1', name: 'build' }),
+          ev('t2', 'w', 'task_assigned', { taskId: 'task-2' }),
+          ev('t3', 'w', 'task_completed', { taskId: 'task-1', success: true, durationMs: 50 }),
+          ev('e1', 'w', 'error_occurred', {
+            errorType: 'TypeError',
+            message: 'boom',
+            taskId: 'task-2',
+          }),
+        ],
+        T0,
+      );
+      await store.append([ev('s2', 'w', 'agent_status_update', { status: 'failed' })], T0 + 1000);
+      const a = (await store.getAgent('w'))!;
+      expect(a).toMatchObject({
+        status: 'failed',
+        health: 'critical',
+        metrics: { cpu_percent: 20, memory_mb: 100 },
+        openTasks: 1,
+        unresolvedErrors: 1,
+        lastSeen: T0 + 1000,
+        firstSeen: T0,
+      });
+      expect(await store.getAgent('nobody')).toBeUndefined();
+      const tasks = await store.listTasks({ agentId: 'w', limit: 10 });
+      expect(tasks.find((t) => t.taskId === 'task-1')).toMatchObject({
+        state: 'completed',
+        success: true,
+        durationMs: 50,
+        name: 'build',
+      });
+      expect(tasks.find((t) => t.taskId === 'task-2')).toMatchObject({ state: 'running' });
+      expect((await store.listTasks({ state: 'running', limit: 10 })).map((t) => t.taskId)).toEqual(
+        ['task-2'],
+      );
+      const errors = await store.listErrors({ agentId: 'w', resolved: false, limit: 10 });
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({
+        errorType: 'TypeError',
+        message: 'boom',
+        taskId: 'task-2',
+        resolved: false,
+      });
+      const resolved = await store.setErrorResolved(errors[0]!.id, true, T0 + 5);
+      expect(resolved).toMatchObject({ resolved: true, resolvedAt: T0 + 5 });
+      expect((await store.getAgent('w'))!.unresolvedErrors).toBe(0);
+      expect(await store.setErrorResolved(999_999, true, T0)).toBeUndefined();
+      const hist = await store.metricHistory('w', T0 - 1, 10);
+      expect(hist.map((p) => p.metrics.cpu_percent)).toEqual([10, 20]);
+      expect((await store.listAgents()).map((x) => x.agentId)).toEqual(['w']);
+      await store.close();
+    });
+
+    it('deletes events received before a cutoff, oldest first, keeping seq monotonic', async () => {
+      const { store } = await create();
+      const day = 86_400_000;
+      for (let d = 0; d < 5; d++) {
+        const events = Array.from({ length: 50 }, (_, i) =>
+          ev(`d${d}-${i}`, 'r', 'metric_update', { metrics: { n: i } }),
+        );
+        await store.append(events, T0 + d * day);
+      }
+      const deleted = await store.deleteEventsBefore(T0 + 3 * day);
+      expect(deleted).toBe(150);
+      const left = await store.readEvents({ since: 0, limit: 1000 });
+      expect(left).toHaveLength(100);
+      expect(left[0]!.seq).toBe(151);
+      expect(await store.deleteEventsBefore(T0 + 3 * day)).toBe(0);
+      await store.deleteEventsBefore(T0 + 10 * day);
+      expect(await store.readEvents({ since: 0, limit: 10 })).toHaveLength(0);
+      const r = await store.append([ev('after', 'r', 'metric_update', { metrics: { n: 1 } })], T0);
+      expect(r[0]!.seq).toBe(251);
+      await store.close();
+    });
+
+    it('keeps acked events and the head across a reopen', async () => {
+      const { store, reopen } = await create();
+      if (!reopen) return;
+      await store.append([ev('keep', 'k', 'agent_status_update', { status: 'idle' })], T0);
+      await store.close();
+      const again = await reopen();
+      expect(again.head()).toBe(1);
+      expect((await again.readEvents({ since: 0, limit: 10 }))[0]!.id).toBe('keep');
+      expect(
+        (await again.append([ev('keep', 'k', 'agent_status_update', { status: 'idle' })], T0))[0]!
+          .duplicate,
+      ).toBe(true);
+      await again.close();
+    });
+  });
+}
