@@ -95,8 +95,24 @@ export class Connection {
     clearTimeout(this.expiryTimer);
   }
 
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.socket?.uncork();
+  };
+
+  /**
+   * Replies written in one tick (e.g. the acks of one group commit) leave in one write: the
+   * socket is corked on the first and uncorked once the current microtasks have run.
+   */
   private send(frame: ServerFrame): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (!this.corked && this.socket) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.ws.send(JSON.stringify(frame));
   }
 
   private sendError(

@@ -12,18 +12,27 @@ async function fresh(file = join(mkdtempSync(join(tmpdir(), 'warden-sqlite-')), 
   return store;
 }
 
-describeEventStoreConformance('SqliteEventStore', async () => {
+describeEventStoreConformance('SqliteEventStore (writer thread)', async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'warden-sqlite-')), 'w.db');
   return { store: await fresh(file), reopen: () => fresh(file) };
+});
+
+describeEventStoreConformance('SqliteEventStore (inline writer)', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'warden-sqlite-')), 'w.db');
+  const open = async () => {
+    const s = new SqliteEventStore(file, { writerThread: false });
+    await s.migrate();
+    return s;
+  };
+  return { store: await open(), reopen: open };
 });
 
 describe('SqliteEventStore on disk', () => {
   it('runs in WAL mode with synchronous=FULL and incremental auto-vacuum', async () => {
     const store = await fresh();
-    const db = (store as unknown as { writer: { pragma(s: string, o: object): unknown } }).writer;
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('synchronous', { simple: true })).toBe(2);
-    expect(db.pragma('auto_vacuum', { simple: true })).toBe(2);
+    expect(store.pragma('journal_mode')).toBe('wal');
+    expect(store.pragma('synchronous')).toBe(2);
+    expect(store.pragma('auto_vacuum')).toBe(2);
     await store.close();
   });
 
