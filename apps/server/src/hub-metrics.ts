@@ -70,9 +70,17 @@ export class HubMetrics {
     this.agentStatus.set(agentId, status ?? 'unknown');
   }
 
+  // Children per label value, so the per-event path skips prom-client's label hashing.
+  private readonly ingestedChild = new Map<string, { inc(): void }>();
+
   /** Counts newly stored events (called once per event, after commit). */
   observe(ev: StoredEvent): void {
-    this.eventsIngested.inc({ type: ev.type });
+    let child = this.ingestedChild.get(ev.type);
+    if (!child) {
+      child = this.eventsIngested.labels(ev.type);
+      this.ingestedChild.set(ev.type, child);
+    }
+    child.inc();
     if (!this.agentStatus.has(ev.agentId)) this.agentStatus.set(ev.agentId, 'unknown');
     switch (ev.type) {
       case 'agent_status_update':
