@@ -3,8 +3,11 @@ import type { Bus, BusMessage } from './bus.js';
 import type { Clock } from './clock.js';
 import { WardenError } from './errors.js';
 import type { HubMetrics } from './hub-metrics.js';
-import type { EventStore } from './store/event-store.js';
+import type { AppendResult, EventStore } from './store/event-store.js';
 import { eventFrame } from './store/serialize.js';
+
+/** Commits handed to the store at once (see drain). */
+const MAX_IN_FLIGHT = 2;
 
 interface Pending {
   events: readonly WardenEvent[];
@@ -23,17 +26,18 @@ export interface IngestorOptions {
 
 /**
  * Group commit: every publish waiting when the store is free goes into one transaction (one
- * fsync), and each caller gets its acks once that transaction is durable. Commits run one at a
- * time, so events reach the bus in seq order.
+ * fsync), and each caller gets its acks once that transaction is durable. Results are handled
+ * in commit order, so events reach the bus in seq order.
  */
 export class Ingestor {
   private queue: Pending[] = [];
   private queuedEvents = 0;
-  private running = false;
+  private inFlight = 0;
+  private tail: Promise<void> = Promise.resolve();
   private scheduled = false;
   private readonly tick = () => {
     this.scheduled = false;
-    void this.drain();
+    this.drain();
   };
 
   constructor(
@@ -48,7 +52,7 @@ export class Ingestor {
     return new Promise((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
       this.queuedEvents += events.length;
-      if (!this.running && !this.scheduled) {
+      if (this.inFlight < MAX_IN_FLIGHT && !this.scheduled) {
         this.scheduled = true;
         // setImmediate lets every frame already read from the sockets join this group.
         setImmediate(this.tick);
@@ -74,30 +78,47 @@ export class Ingestor {
     return this.queue.splice(0, i);
   }
 
-  private async drain(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.queue.length > 0) await this.commit(this.takeGroup());
-    } finally {
-      this.running = false;
+  /**
+   * Starts commits while fewer than MAX_IN_FLIGHT are running: with a writer thread the next
+   * group is already being written while this thread sends the acks of the previous one.
+   * Results are handled strictly in the order the groups were taken, so seq order holds.
+   */
+  private drain(): void {
+    while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+      const group = this.takeGroup();
+      const all: WardenEvent[] = [];
+      for (const p of group) for (const e of p.events) all.push(e);
+      this.inFlight++;
+      let written: Promise<AppendResult[]>;
+      try {
+        written = this.store.append(all, this.opts.clock.now());
+      } catch (err) {
+        written = Promise.reject(err as Error);
+      }
+      // Keep every link settled so one failed commit does not stall the ones after it.
+      written.catch(() => undefined);
+      this.tail = this.tail.then(async () => {
+        try {
+          this.finish(group, await written);
+        } catch (err) {
+          this.fail(group, err);
+        } finally {
+          this.inFlight--;
+          this.drain();
+        }
+      });
     }
   }
 
-  private async commit(group: Pending[]): Promise<void> {
-    const all: WardenEvent[] = [];
-    for (const p of group) for (const e of p.events) all.push(e);
-    let results;
-    try {
-      results = await this.store.append(all, this.opts.clock.now());
-    } catch (err) {
-      this.opts.onCommitError?.(err);
-      const failure = new WardenError('unavailable', 'storage failed; nothing was stored', {
-        cause: err,
-      });
-      for (const p of group) p.reject(failure);
-      return;
-    }
+  private fail(group: Pending[], err: unknown): void {
+    this.opts.onCommitError?.(err);
+    const failure = new WardenError('unavailable', 'storage failed; nothing was stored', {
+      cause: err,
+    });
+    for (const p of group) p.reject(failure);
+  }
+
+  private finish(group: Pending[], results: AppendResult[]): void {
     const messages: BusMessage[] = [];
     for (const r of results) {
       if (r.stored === undefined) continue;
