@@ -63,6 +63,15 @@ export class HubMetrics {
       },
     });
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names these gauges *_total, which `promtool check metrics` rejects (a
+    // _total suffix is for counters); the per-type gauges without the suffix stay.
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
+      this.registry.removeSingleMetric(name);
+    }
   }
 
   /** Seeds agent statuses from the store at start. */

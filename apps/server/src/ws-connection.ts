@@ -1,11 +1,13 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import secureJson from 'secure-json-parse';
 import WebSocket from 'ws';
 import {
   CLIENT_OPS,
   CLOSE_CODES,
   ClientFrameSchema,
   toPointer,
+  exceedsDepth,
   validateEventBody,
   type ClientFrame,
   type ProblemCode,
@@ -45,6 +47,21 @@ const MAX_TIMER = 2 ** 31 - 1;
 
 type Mode = 'none' | 'catchup' | 'live';
 type PublishFrame = Extract<ClientFrame, { op: 'publish' }>;
+
+/** The frame's `ref`, if it has a usable one, to echo in an error. */
+function refOf(raw: unknown): string | undefined {
+  const ref = typeof raw === 'object' && raw !== null ? (raw as { ref?: unknown }).ref : undefined;
+  return typeof ref === 'string' ? ref.slice(0, 128) : undefined;
+}
+
+/** Plain JSON.parse for reading a `ref` out of a refused frame (own keys only, no pollution). */
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A well-formed publish frame, without a zod pass; anything unusual takes the full check. */
 function asPublishFrame(raw: unknown): PublishFrame | undefined {
@@ -87,7 +104,15 @@ export class Connection {
     // Broadcast frames are written straight to the socket, framed once for every peer.
     // Safe because permessage-deflate is off, so ws never holds frames back in its sender.
     this.socket = (ws as unknown as { _socket?: Socket })._socket;
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      // Whatever a frame holds, it must never take the process down.
+      try {
+        this.onMessage(data, isBinary);
+      } catch (err) {
+        ctx.log.warn({ err }, 'frame handling failed');
+        this.sendError('invalid_request', 'frame could not be handled');
+      }
+    });
     ws.on('pong', () => {
       this.alive = true;
     });
@@ -151,17 +176,20 @@ export class Connection {
       this.sendError('invalid_request', 'binary frames are not accepted: send JSON text frames');
       return;
     }
+    const text = data.toString('utf8');
     let raw: unknown;
     try {
-      raw = JSON.parse(data.toString('utf8'));
+      // Same rules as the HTTP body parser: __proto__ / constructor.prototype keys are refused.
+      raw = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
     } catch (err) {
-      this.sendError('invalid_json', `frame is not valid JSON: ${(err as Error).message}`);
+      this.sendError(
+        'invalid_json',
+        `frame is not valid JSON: ${(err as Error).message}`,
+        refOf(safeParse(text)),
+      );
       return;
     }
-    const ref =
-      typeof raw === 'object' && raw !== null && typeof (raw as { ref?: unknown }).ref === 'string'
-        ? (raw as { ref: string }).ref.slice(0, 128)
-        : undefined;
+    const ref = refOf(raw);
     // Publish is the hot path: its frame shape is checked by hand, its events by the protocol.
     const fast = asPublishFrame(raw);
     if (fast) {
@@ -176,7 +204,7 @@ export class Connection {
       } else if (typeof op !== 'string' || !(CLIENT_OPS as readonly string[]).includes(op)) {
         this.sendError(
           'invalid_request',
-          `unknown op ${JSON.stringify(typeof op === 'string' ? op.slice(0, 100) : (op ?? null))}: expected one of ${CLIENT_OPS.join(', ')}`,
+          `unknown op ${typeof op === 'string' ? JSON.stringify(op.slice(0, 100)) : `(${op === null ? 'null' : typeof op})`}: expected one of ${CLIENT_OPS.join(', ')}`,
           ref,
           [{ path: '/op', message: `must be one of ${CLIENT_OPS.join(', ')}` }],
         );
@@ -244,7 +272,11 @@ export class Connection {
       return;
     }
     const limits = this.ctx.limits;
-    if (hasBatch && frameBytes > limits.maxBatchBytes) {
+    if (
+      hasBatch &&
+      frameBytes > limits.maxBatchBytes &&
+      !exceedsDepth(frame.events, limits.maxDepth + 3)
+    ) {
       const bytes = Buffer.byteLength(JSON.stringify(frame.events));
       if (bytes > limits.maxBatchBytes) {
         this.sendError(

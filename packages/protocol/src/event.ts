@@ -19,6 +19,15 @@ const MAX_TS = 253402300799999;
 const ISO_8601 =
   /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
+/** Whether the YYYY-MM-DD part names a real day (Date.parse rolls 2024-02-30 into March). */
+function isCalendarDate(s: string): boolean {
+  const y = Number(s.slice(0, 4));
+  const m = Number(s.slice(5, 7));
+  const d = Number(s.slice(8, 10));
+  if (m < 1 || m > 12 || d < 1) return false;
+  return d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
+}
+
 /** Epoch milliseconds, or an ISO-8601 string; normalised to epoch milliseconds. */
 export const TimestampSchema = z.union([
   z.number().finite().min(0).max(MAX_TS).transform(Math.round),
@@ -28,7 +37,7 @@ export const TimestampSchema = z.union([
     .regex(ISO_8601, 'must be epoch milliseconds or an ISO-8601 date-time')
     .transform((s, ctx) => {
       const ms = Date.parse(s);
-      if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TS) {
+      if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TS || !isCalendarDate(s)) {
         ctx.addIssue({ code: 'custom', message: 'is not a valid date-time' });
         return z.NEVER;
       }

@@ -102,7 +102,10 @@ export class SqliteWriter {
          ON CONFLICT(task_id) DO UPDATE SET state = excluded.state,
            completed_at = excluded.completed_at, success = excluded.success,
            duration_ms = excluded.duration_ms, error = excluded.error,
-           updated_seq = excluded.updated_seq`,
+           updated_seq = excluded.updated_seq
+         -- Only the agent the task is assigned to completes it; a late or foreign
+         -- completion stays in the event log but does not rewrite the task.
+         WHERE tasks.agent_id = excluded.agent_id`,
       ),
       insertError: db.prepare(
         `INSERT INTO errors (id, event_id, agent_id, error_type, message, stack, task_id, fatal,
