@@ -1,12 +1,33 @@
-/** One committed event on its way to subscribers, serialised once. */
-export interface BusMessage {
-  seq: number;
-  agentId: string;
-  type: string;
+import type { StoredEvent } from '@warden/protocol';
+import { eventFrame, serializeStoredEvent } from './store/serialize.js';
+import { textFrame } from './ws-frame.js';
+
+/**
+ * One committed event on its way to subscribers. Its frame is serialised on first use only
+ * (an event nobody subscribed to is never stringified again) and then shared by every peer.
+ */
+export class BusMessage {
+  private text: string | undefined;
+  private bytes: Buffer | undefined;
+
+  constructor(readonly event: StoredEvent) {}
+
+  get seq(): number {
+    return this.event.seq;
+  }
+
   /** The `{"op":"event",…}` frame text. */
-  frame: string;
-  /** The frame as a ready WebSocket frame, built once on first use and shared by all peers. */
-  wire?: Buffer;
+  frame(): string {
+    return (this.text ??= eventFrame(
+      this.event.seq,
+      serializeStoredEvent(this.event, JSON.stringify(this.event.data)),
+    ));
+  }
+
+  /** The frame as a complete WebSocket frame, written as is to every subscriber's socket. */
+  wire(): Buffer {
+    return (this.bytes ??= textFrame(this.frame()));
+  }
 }
 
 export type BusListener = (messages: readonly BusMessage[]) => void;

@@ -81,6 +81,19 @@ export class HubMetrics {
 
   // Children per label value, so the per-event path skips prom-client's label hashing.
   private readonly ingestedChild = new Map<string, { inc(): void }>();
+  private readonly agentGauges = new Map<
+    string,
+    { cpu: { set(v: number): void }; memory: { set(v: number): void } }
+  >();
+
+  private gauges(agent: string) {
+    let g = this.agentGauges.get(agent);
+    if (!g) {
+      g = { cpu: this.agentCpu.labels(agent), memory: this.agentMemory.labels(agent) };
+      this.agentGauges.set(agent, g);
+    }
+    return g;
+  }
 
   /** Counts newly stored events (called once per event, after commit). */
   observe(ev: StoredEvent): void {
@@ -97,9 +110,9 @@ export class HubMetrics {
         break;
       case 'metric_update': {
         const m = ev.data.metrics;
-        if (m.cpu_percent !== undefined) this.agentCpu.set({ agent: ev.agentId }, m.cpu_percent);
+        if (m.cpu_percent !== undefined) this.gauges(ev.agentId).cpu.set(m.cpu_percent);
         if (m.memory_mb !== undefined) {
-          this.agentMemory.set({ agent: ev.agentId }, m.memory_mb * 1024 * 1024);
+          this.gauges(ev.agentId).memory.set(m.memory_mb * 1024 * 1024);
         }
         if (m.response_time_ms !== undefined && m.response_time_ms >= 0) {
           this.responseTime.observe({ agent: ev.agentId }, m.response_time_ms / 1000);

@@ -1,10 +1,9 @@
 import type { Ack, WardenEvent } from '@warden/protocol';
-import type { Bus, BusMessage } from './bus.js';
+import { BusMessage, type Bus } from './bus.js';
 import type { Clock } from './clock.js';
 import { WardenError } from './errors.js';
 import type { HubMetrics } from './hub-metrics.js';
 import type { AppendResult, EventStore } from './store/event-store.js';
-import { eventFrame } from './store/serialize.js';
 
 /** Commits handed to the store at once (see drain). */
 const MAX_IN_FLIGHT = 2;
@@ -123,12 +122,7 @@ export class Ingestor {
     for (const r of results) {
       if (r.stored === undefined) continue;
       this.metrics.observe(r.stored);
-      messages.push({
-        seq: r.seq,
-        agentId: r.stored.agentId,
-        type: r.stored.type,
-        frame: eventFrame(r.seq, r.json!),
-      });
+      messages.push(new BusMessage(r.stored));
     }
     this.bus.publish(messages);
     if (messages.length > 0) this.opts.onStored?.(messages.length);

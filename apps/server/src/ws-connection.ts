@@ -9,6 +9,7 @@ import {
   toPointer,
   exceedsDepth,
   validateEventBody,
+  type Ack,
   type ClientFrame,
   type ProblemCode,
   type ProtocolLimits,
@@ -47,6 +48,20 @@ const MAX_TIMER = 2 ** 31 - 1;
 
 type Mode = 'none' | 'catchup' | 'live';
 type PublishFrame = Extract<ClientFrame, { op: 'publish' }>;
+
+/** The `ack` frame, built as text: it is sent once per publish. */
+function ackFrame(ref: string | undefined, acks: readonly Ack[]): string {
+  let s =
+    ref === undefined
+      ? '{"op":"ack","acks":['
+      : `{"op":"ack","ref":${JSON.stringify(ref)},"acks":[`;
+  for (let i = 0; i < acks.length; i++) {
+    const a = acks[i]!;
+    if (i > 0) s += ',';
+    s += `{"id":${JSON.stringify(a.id)},"seq":${a.seq}${a.duplicate ? ',"duplicate":true' : ''}}`;
+  }
+  return s + ']}';
+}
 
 /** The frame's `ref`, if it has a usable one, to echo in an error. */
 function refOf(raw: unknown): string | undefined {
@@ -147,13 +162,17 @@ export class Connection {
    * socket is corked on the first and uncorked once the current microtasks have run.
    */
   private send(frame: ServerFrame): void {
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  private sendRaw(text: string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     if (!this.corked && this.socket) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(this.uncork);
     }
-    this.ws.send(JSON.stringify(frame));
+    this.ws.send(text);
   }
 
   private sendError(
@@ -315,7 +334,7 @@ export class Connection {
       }
     }
     this.ctx.ingestor.submit(result.events).then(
-      (acks) => this.send({ op: 'ack', ...(ref !== undefined ? { ref } : {}), acks }),
+      (acks) => this.sendRaw(ackFrame(ref, acks)),
       (err: unknown) => {
         const code = err instanceof WardenError ? err.code : 'internal';
         this.sendError(code, err instanceof Error ? err.message : 'publish failed', ref);
@@ -457,7 +476,9 @@ export class Connection {
     if (this.mode === 'catchup') {
       if (this.overflow) return;
       for (const m of messages) {
-        if (m.seq > this.target && this.filter.matches(m.agentId, m.type)) this.pending.push(m);
+        if (m.seq > this.target && this.filter.matches(m.event.agentId, m.event.type)) {
+          this.pending.push(m);
+        }
       }
       if (this.pending.length > MAX_PENDING) {
         this.overflow = true;
@@ -468,12 +489,12 @@ export class Connection {
     const socket = this.socket;
     let corked = false;
     for (const m of messages) {
-      if (m.seq <= this.cursor || !this.filter.matches(m.agentId, m.type)) continue;
+      if (m.seq <= this.cursor || !this.filter.matches(m.event.agentId, m.event.type)) continue;
       if (!corked && socket) {
         socket.cork();
         corked = true;
       }
-      this.write((m.wire ??= textFrame(m.frame)), m.frame);
+      this.write(m.wire(), m.frame());
       this.cursor = m.seq;
     }
     if (!corked || !socket) return;

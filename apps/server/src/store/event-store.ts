@@ -4,9 +4,8 @@ import type { AgentStatus, Health, StoredEvent, WardenEvent } from '@warden/prot
 export interface AppendResult {
   seq: number;
   duplicate: boolean;
-  /** The stored event and its JSON, for newly stored events only (duplicates are not re-sent). */
+  /** The stored event, for newly stored events only (duplicates are not re-sent). */
   stored?: StoredEvent;
-  json?: string;
 }
 
 /** Filters of `GET /api/v1/events` (all given filters must hold). */

@@ -18,7 +18,6 @@ import { ReadModel } from './read-model.js';
 import type { Database } from './schema.js';
 import { SqliteWriter, openSqlite } from './sqlite-writer.js';
 import { InlineWriter, SqliteWriterThread, type WriterPort } from './sqlite-writer-thread.js';
-import { serializeStoredEvent } from './serialize.js';
 
 type Db = BetterSqlite3.Database;
 
@@ -85,14 +84,8 @@ export class SqliteEventStore implements EventStore {
         results[i] = w;
         continue;
       }
-      const ev = events[i]!;
-      const stored = { seq: w.seq, receivedAt, ...ev } as StoredEvent;
-      results[i] = {
-        seq: w.seq,
-        duplicate: false,
-        stored,
-        json: serializeStoredEvent(stored, JSON.stringify(ev.data)),
-      };
+      const stored = { seq: w.seq, receivedAt, ...events[i]! } as StoredEvent;
+      results[i] = { seq: w.seq, duplicate: false, stored };
     }
     return results;
   }
