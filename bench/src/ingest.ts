@@ -1,0 +1,215 @@
+/**
+ * `npm run bench:ingest`: Warden's durable WebSocket ingest against the storage limit (raw
+ * batched SQLite inserts) and the naive design (one autocommitted INSERT per HTTP request).
+ * Every server and every load generator runs in its own process; see bench/RESULTS.md.
+ */
+import BetterSqlite3 from 'better-sqlite3';
+import {
+  cpuUseLine,
+  fmt,
+  installCleanup,
+  latencyLine,
+  machineLine,
+  makeTempDir,
+  removeTempDir,
+  runGenerator,
+  startBaselineServer,
+  startWarden,
+  waitForQuiet,
+  wardenLine,
+  type WardenProcess,
+} from './bench-support.js';
+import type { IngestResult, IngestTask } from './ingest-load.js';
+import type { LimitRun, LimitTask } from './ingest-limit.js';
+
+const CONNECTIONS = 100;
+const WINDOW = 1000;
+const OFFERED_RATE = 20_000;
+const TARGET_EVENTS_PER_S = 50_000;
+const TARGET_RATIO_VS_NAIVE = 8;
+const TARGET_P99_MS = 25;
+
+const GENERATOR_TIMEOUT = 120_000;
+
+/** Lets whatever else runs on the machine finish before a measurement, and says so if not. */
+async function quiet(before: string): Promise<void> {
+  const q = await waitForQuiet(20_000);
+  if (!q.quiet) {
+    console.log(
+      `  note: machine still busy (${q.busyCores.toFixed(2)} cores used by other processes) before ${before}`,
+    );
+  }
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'met' : 'MISSED';
+}
+
+function describe(label: string, r: IngestResult): void {
+  console.log(
+    `${label}: ${fmt(r.eventsPerSec)} events/s acked (${fmt(r.acked)} in ${r.cpu.wallSec.toFixed(1)} s); ack ${latencyLine(r.latency)}`,
+  );
+  console.log(
+    `  ${cpuUseLine(r.cpu)}; ` +
+      `sent ${fmt(r.sent)}, acked ${fmt(r.ackedTotal)}, errors ${r.errors}, duplicates ${r.duplicates}, disconnects ${r.disconnects}` +
+      (r.maxLagMs !== undefined
+        ? `, generator max lag ${r.maxLagMs.toFixed(1)} ms, unacked-cap hits ${r.capHits ?? 0}`
+        : ''),
+  );
+  for (const e of r.firstErrors) console.log(`  error: ${e.slice(0, 300)}`);
+}
+
+/** Checks the log on disk against what was acked: every acked event stored once, seqs dense. */
+function verifyWarden(w: WardenProcess, r: IngestResult): string[] {
+  const problems: string[] = [];
+  const db = new BetterSqlite3(`${w.dataDir}/warden.db`, { readonly: true });
+  const row = db.prepare('SELECT count(*) AS n, max(seq) AS hi FROM events').get() as {
+    n: number;
+    hi: number | null;
+  };
+  db.close();
+  if (row.n !== r.ackedTotal) {
+    problems.push(`stored ${row.n} events but ${r.ackedTotal} were acked`);
+  }
+  if (r.maxSeq !== r.ackedTotal)
+    problems.push(`highest acked seq ${r.maxSeq} ≠ acks ${r.ackedTotal}`);
+  if (!r.distinctSeqs) problems.push('two acks carried the same seq');
+  if (r.sent !== r.ackedTotal + r.errors) {
+    problems.push(`${r.sent - r.ackedTotal - r.errors} frames were never answered`);
+  }
+  if (r.errors > 0) problems.push(`${r.errors} error frames`);
+  if (r.disconnects > 0) problems.push(`${r.disconnects} publishers disconnected`);
+  const logged = w.problems();
+  if (logged.length > 0) {
+    problems.push(`${logged.length} warn/error log lines, first: ${logged[0]!.slice(0, 300)}`);
+  }
+  return problems;
+}
+
+async function wardenRun(task: (w: WardenProcess, token: string) => IngestTask) {
+  await quiet('a Warden run');
+  const w = await startWarden();
+  try {
+    const token = w.token('agent', '*');
+    const r = await runGenerator<IngestResult>('ingest-load.js', task(w, token), GENERATOR_TIMEOUT);
+    await w.stop();
+    return { r, problems: verifyWarden(w, r) };
+  } finally {
+    await w.stop();
+    removeTempDir(w.dataDir);
+  }
+}
+
+async function main(): Promise<void> {
+  installCleanup();
+  const started = Date.now();
+  console.log(machineLine());
+  console.log(wardenLine());
+  console.log(
+    `ingest: ${CONNECTIONS} publishers, one event per frame, up to ${WINDOW} unacked each; ` +
+      `durable = WAL + synchronous=FULL everywhere`,
+  );
+
+  // (a) The storage limit.
+  await quiet('the storage limit');
+  const limitDir = makeTempDir('limit');
+  const limitRuns = await runGenerator<LimitRun[]>(
+    'ingest-limit.js',
+    { dataDir: limitDir, batchSizes: [1000, 5000], secondsEach: 5 } satisfies LimitTask,
+    GENERATOR_TIMEOUT,
+  );
+  removeTempDir(limitDir);
+  for (const l of limitRuns) {
+    console.log(
+      `limit (raw better-sqlite3, ${l.batch} events per transaction): ${fmt(l.eventsPerSec)} events/s; ` +
+        `commit ${latencyLine(l.commit)}; CPU ${l.cpuSec.toFixed(2)} s over ${l.wallSec.toFixed(1)} s`,
+    );
+  }
+  const limit = Math.max(...limitRuns.map((l) => l.eventsPerSec));
+
+  // (b) The naive design.
+  await quiet('the naive baseline');
+  const naiveDir = makeTempDir('naive');
+  const naiveServer = await startBaselineServer('naive-ingest-server.js', [naiveDir]);
+  let naive: IngestResult;
+  try {
+    naive = await runGenerator<IngestResult>(
+      'ingest-load.js',
+      {
+        mode: 'naive-http',
+        port: naiveServer.port,
+        serverPid: naiveServer.pid,
+        connections: CONNECTIONS,
+        warmupMs: 2000,
+        measureMs: 10_000,
+      } satisfies IngestTask,
+      GENERATOR_TIMEOUT,
+    );
+  } finally {
+    await naiveServer.stop();
+    removeTempDir(naiveDir);
+  }
+  describe(`naive (Fastify, 1 INSERT per request, ${CONNECTIONS} keep-alive clients)`, naive);
+
+  // Warden at saturation (closed loop).
+  const sat = await wardenRun((w, token) => ({
+    mode: 'warden-closed',
+    port: w.port,
+    token,
+    serverPid: w.pid,
+    connections: CONNECTIONS,
+    window: WINDOW,
+    warmupMs: 3000,
+    measureMs: 15_000,
+  }));
+  describe(
+    `warden saturation (${CONNECTIONS} WebSocket publishers, ${WINDOW} unacked each)`,
+    sat.r,
+  );
+  for (const p of sat.problems) console.log(`  PROBLEM: ${p}`);
+
+  // Warden at a fixed offered rate (open loop).
+  const open = await wardenRun((w, token) => ({
+    mode: 'warden-open',
+    port: w.port,
+    token,
+    serverPid: w.pid,
+    connections: CONNECTIONS,
+    window: WINDOW,
+    rate: OFFERED_RATE,
+    warmupMs: 2000,
+    measureMs: 15_000,
+  }));
+  describe(`warden at ${fmt(OFFERED_RATE)} events/s offered (open loop)`, open.r);
+  for (const p of open.problems) console.log(`  PROBLEM: ${p}`);
+
+  const warden = sat.r.eventsPerSec;
+  const ratioVsLimit = warden / limit;
+  const ratioVsNaive = warden / naive.eventsPerSec;
+  console.log(
+    `targets: ≥${fmt(TARGET_EVENTS_PER_S)} events/s acked: ${fmt(warden)} ${verdict(warden >= TARGET_EVENTS_PER_S)}; ` +
+      `≥${TARGET_RATIO_VS_NAIVE}× naive: ${ratioVsNaive.toFixed(1)}× ${verdict(ratioVsNaive >= TARGET_RATIO_VS_NAIVE)}; ` +
+      `p99 ≤${TARGET_P99_MS} ms at ${fmt(OFFERED_RATE)}/s: ${open.r.latency.p99.toFixed(2)} ms ${verdict(open.r.latency.p99 <= TARGET_P99_MS)}; ` +
+      `${(ratioVsLimit * 100).toFixed(0)}% of the storage limit`,
+  );
+  console.log(
+    `saturation ack p50 ${sat.r.latency.p50.toFixed(1)} ms, p99 ${sat.r.latency.p99.toFixed(1)} ms ` +
+      `(closed loop with ${fmt(CONNECTIONS * WINDOW)} events in flight: queueing, not service time)`,
+  );
+  console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+  console.log(
+    JSON.stringify({
+      bench: 'ingest',
+      warden_events_per_s: Math.round(warden),
+      limit_events_per_s: Math.round(limit),
+      naive_events_per_s: Math.round(naive.eventsPerSec),
+      ratio_vs_limit: round(ratioVsLimit, 3),
+      ratio_vs_naive: round(ratioVsNaive),
+      ack_p50_ms: round(open.r.latency.p50),
+      ack_p99_ms: round(open.r.latency.p99),
+    }),
+  );
+}
+
+await main();
