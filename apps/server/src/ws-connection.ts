@@ -487,18 +487,27 @@ export class Connection {
       return;
     }
     const socket = this.socket;
+    // One matching event goes out as a plain write; several are corked into one writev.
+    let first: BusMessage | undefined;
     let corked = false;
     for (const m of messages) {
       if (m.seq <= this.cursor || !this.filter.matches(m.event.agentId, m.event.type)) continue;
-      if (!corked && socket) {
-        socket.cork();
+      this.cursor = m.seq;
+      if (first === undefined) {
+        first = m;
+        continue;
+      }
+      if (!corked) {
         corked = true;
+        socket?.cork();
+        this.write(first.wire(), first.frame());
       }
       this.write(m.wire(), m.frame());
-      this.cursor = m.seq;
     }
-    if (!corked || !socket) return;
-    socket.uncork();
+    if (first === undefined) return;
+    if (!corked) this.write(first.wire(), first.frame());
+    else socket?.uncork();
+    if (!socket) return;
     if (socket.writableLength > this.ctx.maxBufferedBytes) {
       this.ctx.log.info(
         { agent: this.principal.sub, buffered: socket.writableLength, cursor: this.cursor },

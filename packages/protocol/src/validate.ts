@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { EVENT_TYPES, EventInputSchema, type WardenEvent } from './event.js';
+import { fastValidateEvent } from './fast-validate.js';
 import { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
 import { toPointer, type ValidationIssue } from './problem.js';
 
@@ -107,6 +108,8 @@ export function validateEvent(
       };
     }
   }
+  const fast = fastValidateEvent(input, opts.now);
+  if (fast) return { ok: true, event: fast };
   const parsed = EventInputSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: zodIssues(parsed.error, path) };
   const event = parsed.data as WardenEvent;

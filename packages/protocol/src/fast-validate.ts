@@ -1,0 +1,84 @@
+import { AGENT_ID_PATTERN, AGENT_STATUSES } from './agent.js';
+import { METRIC_NAME_PATTERN, type WardenEvent } from './event.js';
+
+/** Largest epoch-ms timestamp accepted (matches TimestampSchema). */
+const MAX_TS = 253402300799999;
+const ENVELOPE_KEYS = new Set(['id', 'type', 'agentId', 'ts', 'correlationId', 'data']);
+const STATUSES: ReadonlySet<string> = new Set(AGENT_STATUSES);
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown, min: number, max: number): boolean =>
+  typeof v === 'string' && v.length >= min && v.length <= max;
+const optStr = (v: unknown, min: number, max: number): boolean =>
+  v === undefined || str(v, min, max);
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function dataOk(type: string, d: Obj): boolean {
+  switch (type) {
+    case 'metric_update': {
+      const m = d.metrics;
+      if (!isObj(m)) return false;
+      let n = 0;
+      for (const k in m) {
+        if (!Object.prototype.hasOwnProperty.call(m, k)) continue;
+        if (!METRIC_NAME_PATTERN.test(k) || !finite(m[k])) return false;
+        n++;
+      }
+      return n > 0;
+    }
+    case 'agent_status_update':
+      return (
+        typeof d.status === 'string' &&
+        STATUSES.has(d.status) &&
+        optStr(d.message, 0, 4096) &&
+        (d.meta === undefined || isObj(d.meta))
+      );
+    case 'task_assigned':
+      return (
+        str(d.taskId, 1, 256) &&
+        optStr(d.name, 0, 1024) &&
+        optStr(d.queue, 0, 256) &&
+        (d.priority === undefined || finite(d.priority))
+      );
+    case 'task_completed':
+      return (
+        str(d.taskId, 1, 256) &&
+        typeof d.success === 'boolean' &&
+        (d.durationMs === undefined || (finite(d.durationMs) && d.durationMs >= 0)) &&
+        optStr(d.error, 0, Infinity)
+      );
+    case 'error_occurred':
+      return (
+        str(d.errorType, 1, 256) &&
+        str(d.message, 0, 16384) &&
+        optStr(d.stack, 0, Infinity) &&
+        optStr(d.taskId, 1, 256) &&
+        (d.fatal === undefined || typeof d.fatal === 'boolean') &&
+        optStr(d.fingerprint, 0, 256)
+      );
+    default:
+      return false;
+  }
+}
+
+/**
+ * The hot path of validation: an event of a core type that is plainly valid is accepted here
+ * without building zod's copy. Anything else — an ISO `ts`, an unusual shape, any error —
+ * returns undefined and goes through the zod schema, which alone produces error messages. A
+ * property test holds this to: whatever it accepts, the schema accepts with the same output.
+ */
+export function fastValidateEvent(input: Obj, now: number): WardenEvent | undefined {
+  for (const k in input) if (!ENVELOPE_KEYS.has(k)) return undefined;
+  const { id, type, agentId, ts, correlationId, data } = input;
+  if (!str(id, 1, 128) || typeof agentId !== 'string' || !AGENT_ID_PATTERN.test(agentId)) {
+    return undefined;
+  }
+  if (ts !== undefined && !(finite(ts) && ts >= 0 && ts <= MAX_TS)) return undefined;
+  if (!optStr(correlationId, 1, 128) || typeof type !== 'string' || !isObj(data)) return undefined;
+  if (!dataOk(type, data)) return undefined;
+  const ev: Obj = { id, type, agentId, ts: ts === undefined ? now : Math.round(ts), data };
+  if (correlationId !== undefined) ev.correlationId = correlationId;
+  return ev as unknown as WardenEvent;
+}
