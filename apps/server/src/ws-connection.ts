@@ -151,28 +151,31 @@ export class Connection {
     clearTimeout(this.expiryTimer);
   }
 
-  private corked = false;
-  private readonly uncork = () => {
-    this.corked = false;
-    this.socket?.uncork();
+  private replies: string[] = [];
+  private readonly flushReplies = () => {
+    const replies = this.replies;
+    this.replies = [];
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (replies.length === 1 || !this.socket) {
+      for (const r of replies) this.ws.send(r);
+      return;
+    }
+    this.socket.cork();
+    for (const r of replies) this.ws.send(r);
+    this.socket.uncork();
   };
 
-  /**
-   * Replies written in one tick (e.g. the acks of one group commit) leave in one write: the
-   * socket is corked on the first and uncorked once the current microtasks have run.
-   */
   private send(frame: ServerFrame): void {
     this.sendRaw(JSON.stringify(frame));
   }
 
+  /**
+   * Replies written in one tick (e.g. the acks of one group commit) leave together once the
+   * current microtasks have run: one plain write for one reply, one writev for several.
+   */
   private sendRaw(text: string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (!this.corked && this.socket) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    this.ws.send(text);
+    if (this.replies.push(text) === 1) process.nextTick(this.flushReplies);
   }
 
   private sendError(
