@@ -1,4 +1,4 @@
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -90,6 +90,19 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .on('errors')
           .columns(['agent_id', 'resolved'])
           .execute();
+      },
+    },
+    '0002_projection_state': {
+      async up(db: Kysely<unknown>) {
+        // How far each lazily written projection has applied the log; it catches up from here.
+        await db.schema
+          .createTable('projection_state')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .execute();
+        // Before this migration the agents projection was written with every commit.
+        await sql`INSERT INTO projection_state (name, seq)
+          SELECT 'agents', coalesce(max(seq), 0) FROM events`.execute(db);
       },
     },
   };

@@ -6,6 +6,7 @@ export interface Database {
   agents: AgentsTable;
   tasks: TasksTable;
   errors: ErrorsTable;
+  projection_state: { name: string; seq: number };
 }
 
 export interface EventsTable {

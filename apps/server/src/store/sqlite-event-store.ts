@@ -106,11 +106,13 @@ export class SqliteEventStore implements EventStore {
     return this.reads.recentEvents(q);
   }
 
-  listAgents(): Promise<AgentSummary[]> {
+  async listAgents(): Promise<AgentSummary[]> {
+    await this.writer.flushProjections();
     return this.reads.listAgents();
   }
 
-  getAgent(agentId: string): Promise<AgentSummary | undefined> {
+  async getAgent(agentId: string): Promise<AgentSummary | undefined> {
+    await this.writer.flushProjections();
     return this.reads.getAgent(agentId);
   }
 

@@ -1,10 +1,11 @@
 import { Worker } from 'node:worker_threads';
 import type { WardenEvent } from '@warden/protocol';
-import type { WriteResult } from './sqlite-writer.js';
+import type { SqliteWriter, WriteResult } from './sqlite-writer.js';
 
 export type WriterRequest =
   | { id: number; op: 'append'; events: readonly WardenEvent[]; receivedAt: number }
   | { id: number; op: 'delete'; cutoff: number }
+  | { id: number; op: 'flush' }
   | { id: number; op: 'close' };
 
 export type WriterReply =
@@ -15,6 +16,8 @@ export interface WriterPort {
   readonly lastSeq: number;
   append(events: readonly WardenEvent[], receivedAt: number): Promise<WriteResult[]>;
   deleteBefore(cutoff: number): Promise<number>;
+  /** Writes lazily kept projections now (before they are read). */
+  flushProjections(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -96,6 +99,11 @@ export class SqliteWriterThread implements WriterPort {
     return (await this.call(id, { id, op: 'delete', cutoff })) as number;
   }
 
+  async flushProjections(): Promise<void> {
+    const id = this.nextId++;
+    await this.call(id, { id, op: 'flush' });
+  }
+
   async close(): Promise<void> {
     if (this.failure) return;
     const id = this.nextId++;
@@ -106,14 +114,7 @@ export class SqliteWriterThread implements WriterPort {
 
 /** The same port on the caller's thread (for tools and tests that want no thread). */
 export class InlineWriter implements WriterPort {
-  constructor(
-    private readonly writer: {
-      lastSeq: number;
-      append(e: readonly WardenEvent[], r: number): WriteResult[];
-      deleteBefore(c: number): Promise<number>;
-      close(): void;
-    },
-  ) {}
+  constructor(private readonly writer: SqliteWriter) {}
   get lastSeq(): number {
     return this.writer.lastSeq;
   }
@@ -126,6 +127,10 @@ export class InlineWriter implements WriterPort {
   }
   deleteBefore(cutoff: number): Promise<number> {
     return this.writer.deleteBefore(cutoff);
+  }
+  flushProjections(): Promise<void> {
+    this.writer.flushAgents();
+    return Promise.resolve();
   }
   close(): Promise<void> {
     this.writer.close();

@@ -38,6 +38,10 @@ port.on('message', (req: WriterRequest) => {
           (err: unknown) => reply({ ok: false, error: (err as Error).message }),
         );
         break;
+      case 'flush':
+        writer.flushAgents();
+        reply({ ok: true, value: null });
+        break;
       case 'close':
         writer.close();
         reply({ ok: true, value: null });

@@ -15,6 +15,7 @@ interface AgentDelta {
   message: string | null;
   statusAt: number | null;
   health: string;
+  firstSeen: number;
   seen: number;
   seq: number;
   metrics: Record<string, number> | null;
@@ -23,6 +24,70 @@ interface AgentDelta {
 
 /** Rows deleted per retention transaction, so ingest is never blocked for long. */
 const DELETE_CHUNK = 5000;
+/** Longest the agents table lags the log (it is flushed before every read of it). */
+const AGENT_FLUSH_MS = 250;
+
+function newDelta(agentId: string, seq: number, seen: number): AgentDelta {
+  return {
+    agentId,
+    status: null,
+    message: null,
+    statusAt: null,
+    health: 'unknown',
+    firstSeen: seen,
+    seen,
+    seq,
+    metrics: null,
+    metricsAt: null,
+  };
+}
+
+/** Folds one event into the per-agent delta (status, latest metrics, last seen). */
+function projectAgent(
+  ev: WardenEvent,
+  seq: number,
+  receivedAt: number,
+  agents: Map<string, AgentDelta>,
+): void {
+  let a = agents.get(ev.agentId);
+  if (!a) {
+    a = newDelta(ev.agentId, seq, receivedAt);
+    agents.set(ev.agentId, a);
+  }
+  a.seq = seq;
+  if (receivedAt > a.seen) a.seen = receivedAt;
+  if (ev.type === 'agent_status_update') {
+    a.status = ev.data.status;
+    a.message = ev.data.message ?? null;
+    a.statusAt = ev.ts;
+    a.health = statusHealth(ev.data.status);
+  } else if (ev.type === 'metric_update') {
+    a.metrics = { ...(a.metrics ?? {}), ...ev.data.metrics };
+    a.metricsAt = ev.ts;
+  }
+}
+
+/** Folds a later delta into an earlier one for the same agent. */
+function mergeDelta(into: Map<string, AgentDelta>, later: AgentDelta): void {
+  const a = into.get(later.agentId);
+  if (!a) {
+    into.set(later.agentId, { ...later });
+    return;
+  }
+  a.seq = later.seq;
+  if (later.seen > a.seen) a.seen = later.seen;
+  if (later.firstSeen < a.firstSeen) a.firstSeen = later.firstSeen;
+  if (later.status !== null) {
+    a.status = later.status;
+    a.message = later.message;
+    a.statusAt = later.statusAt;
+    a.health = later.health;
+  }
+  if (later.metrics !== null) {
+    a.metrics = { ...(a.metrics ?? {}), ...later.metrics };
+    a.metricsAt = later.metricsAt;
+  }
+}
 
 /** Opens a connection with Warden's pragmas: WAL, `synchronous=FULL`, a large page cache. */
 export function openSqlite(file: string): Db {
@@ -44,7 +109,14 @@ export function openSqlite(file: string): Db {
 export class SqliteWriter {
   private readonly writer: Db;
   private readonly stmts: ReturnType<SqliteWriter['prepare']>;
-  private readonly appendTx: (events: readonly WardenEvent[], receivedAt: number) => WriteResult[];
+  private readonly appendTx: (
+    events: readonly WardenEvent[],
+    receivedAt: number,
+  ) => { results: WriteResult[]; agents: Map<string, AgentDelta>; lastSeq: number };
+  /** Agent deltas committed to the log but not yet to the agents table. */
+  private pendingAgents = new Map<string, AgentDelta>();
+  private lastAgentFlush = 0;
+  private readonly flushTimer: NodeJS.Timeout;
   lastSeq: number;
 
   constructor(file: string) {
@@ -57,10 +129,59 @@ export class SqliteWriter {
     this.appendTx = this.writer.transaction((events, receivedAt) =>
       this.appendInTx(events, receivedAt),
     );
+    this.catchUp();
+    this.flushTimer = setInterval(() => this.flushAgents(), AGENT_FLUSH_MS);
+    this.flushTimer.unref();
   }
 
+  /**
+   * Stores events and their task and error projections in one transaction. The agents
+   * projection (status, metrics, last seen), which nearly every event touches, is merged in
+   * memory and written at most every AGENT_FLUSH_MS, on demand before a read, and on close;
+   * after a crash it is rebuilt from the log past its checkpoint, so it is never lost.
+   */
   append(events: readonly WardenEvent[], receivedAt: number): WriteResult[] {
-    return this.appendTx(events, receivedAt);
+    const { results, agents, lastSeq } = this.appendTx(events, receivedAt);
+    // Advanced only once the commit has succeeded.
+    this.lastSeq = lastSeq;
+    // Merged only after the commit: deltas of a rolled-back call never reach the projection.
+    for (const a of agents.values()) mergeDelta(this.pendingAgents, a);
+    if (Date.now() - this.lastAgentFlush >= AGENT_FLUSH_MS) this.flushAgents();
+    return results;
+  }
+
+  /** Writes pending agent deltas and moves the checkpoint to the last stored seq. */
+  flushAgents(): void {
+    this.lastAgentFlush = Date.now();
+    if (this.pendingAgents.size === 0) return;
+    const pending = this.pendingAgents;
+    this.pendingAgents = new Map();
+    this.writer.transaction(() => {
+      for (const a of pending.values()) {
+        this.stmts.upsertAgent.run({ ...a, metrics: a.metrics ? JSON.stringify(a.metrics) : '{}' });
+      }
+      this.stmts.setCheckpoint.run(this.lastSeq);
+    })();
+  }
+
+  /** Rebuilds agent deltas of events past the checkpoint (after a crash). */
+  private catchUp(): void {
+    let from = this.stmts.getCheckpoint.get()?.seq ?? 0;
+    for (;;) {
+      const rows = this.stmts.eventsAfter.all(from);
+      if (rows.length === 0) break;
+      const agents = new Map<string, AgentDelta>();
+      for (const r of rows) {
+        const ev = { id: '', type: r.type, agentId: r.agent_id, ts: r.ts, data: {} } as WardenEvent;
+        if (r.type === 'agent_status_update' || r.type === 'metric_update') {
+          (ev as { data: unknown }).data = JSON.parse(r.data) as unknown;
+        }
+        projectAgent(ev, r.seq, r.received_at, agents);
+        from = r.seq;
+      }
+      for (const a of agents.values()) mergeDelta(this.pendingAgents, a);
+    }
+    this.flushAgents();
   }
 
   private prepare(db: Db) {
@@ -74,7 +195,7 @@ export class SqliteWriter {
       upsertAgent: db.prepare(
         `INSERT INTO agents (agent_id, status, status_message, status_at, health, first_seen,
            last_seen, last_seq, metrics, metrics_at)
-         VALUES (@agentId, @status, @message, @statusAt, @health, @seen, @seen, @seq,
+         VALUES (@agentId, @status, @message, @statusAt, @health, @firstSeen, @seen, @seq,
            @metrics, @metricsAt)
          ON CONFLICT(agent_id) DO UPDATE SET
            status = coalesce(excluded.status, agents.status),
@@ -118,10 +239,33 @@ export class SqliteWriter {
         'SELECT min(seq) AS lo, max(seq) AS hi FROM events',
       ),
       deleteRange: db.prepare<[number, number]>('DELETE FROM events WHERE seq >= ? AND seq <= ?'),
+      getCheckpoint: db.prepare<[], { seq: number }>(
+        "SELECT seq FROM projection_state WHERE name = 'agents'",
+      ),
+      setCheckpoint: db.prepare<[number]>(
+        `INSERT INTO projection_state (name, seq) VALUES ('agents', ?)
+         ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`,
+      ),
+      eventsAfter: db.prepare<
+        [number],
+        {
+          seq: number;
+          type: string;
+          agent_id: string;
+          ts: number;
+          received_at: number;
+          data: string;
+        }
+      >(
+        'SELECT seq, type, agent_id, ts, received_at, data FROM events WHERE seq > ? ORDER BY seq LIMIT 5000',
+      ),
     };
   }
 
-  private appendInTx(events: readonly WardenEvent[], receivedAt: number): WriteResult[] {
+  private appendInTx(
+    events: readonly WardenEvent[],
+    receivedAt: number,
+  ): { results: WriteResult[]; agents: Map<string, AgentDelta>; lastSeq: number } {
     const s = this.stmts;
     const results: WriteResult[] = [];
     const agents = new Map<string, AgentDelta>();
@@ -144,50 +288,16 @@ export class SqliteWriter {
       const seq = Number(info.lastInsertRowid);
       lastSeq = seq;
       results.push({ seq, duplicate: false });
-      this.project(ev, seq, receivedAt, agents);
+      projectAgent(ev, seq, receivedAt, agents);
+      this.projectRows(ev, seq);
     }
-    for (const a of agents.values()) {
-      s.upsertAgent.run({ ...a, metrics: a.metrics ? JSON.stringify(a.metrics) : '{}' });
-    }
-    // Only advanced once the transaction body has run; a rollback throws past this point.
-    this.lastSeq = lastSeq;
-    return results;
+    return { results, agents, lastSeq };
   }
 
-  private project(
-    ev: WardenEvent,
-    seq: number,
-    receivedAt: number,
-    agents: Map<string, AgentDelta>,
-  ): void {
-    let a = agents.get(ev.agentId);
-    if (!a) {
-      a = {
-        agentId: ev.agentId,
-        status: null,
-        message: null,
-        statusAt: null,
-        health: 'unknown',
-        seen: receivedAt,
-        seq,
-        metrics: null,
-        metricsAt: null,
-      };
-      agents.set(ev.agentId, a);
-    }
-    a.seq = seq;
+  /** Task and error rows, written in the event's own transaction. */
+  private projectRows(ev: WardenEvent, seq: number): void {
     const s = this.stmts;
     switch (ev.type) {
-      case 'agent_status_update':
-        a.status = ev.data.status;
-        a.message = ev.data.message ?? null;
-        a.statusAt = ev.ts;
-        a.health = statusHealth(ev.data.status);
-        break;
-      case 'metric_update':
-        a.metrics = { ...(a.metrics ?? {}), ...ev.data.metrics };
-        a.metricsAt = ev.ts;
-        break;
       case 'task_assigned':
         s.taskAssigned.run(
           ev.data.taskId,
@@ -263,6 +373,9 @@ export class SqliteWriter {
   }
 
   close(): void {
-    if (this.writer.open) this.writer.close();
+    clearInterval(this.flushTimer);
+    if (!this.writer.open) return;
+    this.flushAgents();
+    this.writer.close();
   }
 }
