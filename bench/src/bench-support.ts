@@ -408,7 +408,17 @@ export async function startWarden(
   const child = track(
     spawn(
       process.execPath,
-      [...nodeArgs, WARDEN_BIN, 'serve', '--data-dir', dataDir, '--port', '0'],
+      [
+        ...nodeArgs,
+        WARDEN_BIN,
+        'serve',
+        '--data-dir',
+        dataDir,
+        '--port',
+        '0',
+        // BENCH_WARDEN_CONFIG: a Warden config file for the server under test.
+        ...(process.env.BENCH_WARDEN_CONFIG ? ['--config', process.env.BENCH_WARDEN_CONFIG] : []),
+      ],
       { cwd: dataDir, env, stdio: ['ignore', fd, fd] },
     ),
   );

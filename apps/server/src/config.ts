@@ -61,6 +61,12 @@ export const WebSocketConfigSchema = z.strictObject({
 export const IngestConfigSchema = z.strictObject({
   /** Most events committed in one transaction by the group committer. @defaultValue 5000 */
   max_group_events: z.number().int().min(1).max(100_000).default(5000),
+  /**
+   * SQLite only: write in a dedicated thread (higher peak ingest; the event loop never waits
+   * on the disk) or on the main thread (less CPU per event, lower latency at moderate rates
+   * on a machine with few cores). See bench/RESULTS.md. @defaultValue true
+   */
+  writer_thread: z.boolean().default(true),
 });
 
 /** `retention:` — SPEC §7, enforced by a scheduled job. */

@@ -50,7 +50,9 @@ export function limitsFromConfig(config: ResolvedConfig): ProtocolLimits {
 /** Opens the store named by the config. */
 export function openStore(config: ResolvedConfig): EventStore {
   const url = config.databaseUrl;
-  if (url.startsWith('sqlite:')) return SqliteEventStore.fromUrl(url);
+  if (url.startsWith('sqlite:')) {
+    return SqliteEventStore.fromUrl(url, { writerThread: config.ingest.writer_thread });
+  }
   throw new ConfigError(
     'server.database_url: PostgreSQL is not supported by this build yet; use sqlite:PATH',
     'server.database_url',
