@@ -10,18 +10,24 @@ export class BusMessage {
   private text: string | undefined;
   private bytes: Buffer | undefined;
 
-  constructor(readonly event: StoredEvent) {}
+  /** @param eventJson the stored event's JSON when already known (read from the stream). */
+  constructor(
+    readonly event: StoredEvent,
+    private eventJson?: string,
+  ) {}
 
   get seq(): number {
     return this.event.seq;
   }
 
+  /** The stored event as JSON (what the Redis stream holds). */
+  json(): string {
+    return (this.eventJson ??= serializeStoredEvent(this.event, JSON.stringify(this.event.data)));
+  }
+
   /** The `{"op":"event",…}` frame text. */
   frame(): string {
-    return (this.text ??= eventFrame(
-      this.event.seq,
-      serializeStoredEvent(this.event, JSON.stringify(this.event.data)),
-    ));
+    return (this.text ??= eventFrame(this.event.seq, this.json()));
   }
 
   /** The frame as a complete WebSocket frame, written as is to every subscriber's socket. */
@@ -33,14 +39,18 @@ export class BusMessage {
 export type BusListener = (messages: readonly BusMessage[]) => void;
 
 /**
- * Delivers committed events to this process's subscribers, in seq order. The in-process bus
- * is the only one until the Redis stream bus (issue 3) joins replicas.
+ * Delivers committed events to this process's subscribers, in seq order. `LocalBus` serves one
+ * process; `RedisStreamBus` joins replicas through the Redis stream.
  */
 export interface Bus {
   /** Highest seq delivered so far: every event at or below it is committed and was delivered. */
   head(): number;
+  /** Events this process committed, in commit order. */
   publish(messages: readonly BusMessage[]): void;
   subscribe(listener: BusListener): () => void;
+  /** Why the bus cannot do all of its work now (for /readyz), or undefined when it can. */
+  problem(): string | undefined;
+  close(): Promise<void>;
 }
 
 export class LocalBus implements Bus {
@@ -64,5 +74,14 @@ export class LocalBus implements Bus {
   subscribe(listener: BusListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  problem(): string | undefined {
+    return undefined;
+  }
+
+  close(): Promise<void> {
+    this.listeners.clear();
+    return Promise.resolve();
   }
 }

@@ -87,6 +87,21 @@ export const RetentionConfigSchema = z.strictObject({
   interval: d('1h'),
 });
 
+/** `redis:` — the cross-replica event stream (SPEC §7), used when `server.redis_url` is set. */
+export const RedisConfigSchema = z.strictObject({
+  /** Prefix of every key Warden writes; the stream is `<prefix>events`. @defaultValue "warden:" */
+  prefix: z.string().max(200).default('warden:'),
+  /** Stream length kept, trimmed approximately (`MAXLEN ~`). @defaultValue 1000000 */
+  stream_max_len: z.number().int().min(1000).max(1_000_000_000).default(1_000_000),
+  /**
+   * How long a replica waits for a missing lower seq to arrive through the stream before it
+   * reads it from the database instead. @defaultValue 50ms
+   */
+  gap_timeout: d('50ms'),
+  /** Own events kept in memory while Redis is down; older ones are re-read from the database. @defaultValue 100000 */
+  max_backlog: z.number().int().min(1).max(10_000_000).default(100_000),
+});
+
 /** The whole YAML file. Later parts add their sections (agents, monitoring, alerts). */
 export const WardenConfigSchema = z.strictObject({
   server: ServerConfigSchema.prefault({}),
@@ -95,6 +110,7 @@ export const WardenConfigSchema = z.strictObject({
   websocket: WebSocketConfigSchema.prefault({}),
   ingest: IngestConfigSchema.prefault({}),
   retention: RetentionConfigSchema.prefault({}),
+  redis: RedisConfigSchema.prefault({}),
 });
 
 export type WardenConfig = z.output<typeof WardenConfigSchema>;

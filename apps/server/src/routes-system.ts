@@ -41,7 +41,20 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: HubContext): voi
           .type('application/problem+json')
           .send({ ...body, checks: { storage: 'down' } });
       }
-      return { status: 'ready', checks: { storage: 'ok' } };
+      const busProblem = ctx.bus.problem();
+      if (busProblem !== undefined) {
+        return reply
+          .code(503)
+          .type('application/problem+json')
+          .send({
+            ...problemBody('unavailable', busProblem),
+            checks: { storage: 'ok', redis: 'down' },
+          });
+      }
+      return {
+        status: 'ready',
+        checks: { storage: 'ok', ...(ctx.config.server.redis_url ? { redis: 'ok' } : {}) },
+      };
     },
   );
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { ProtocolLimits } from '@warden/protocol';
 import { buildApp, type WardenApp } from './app.js';
-import { LocalBus } from './bus.js';
+import { LocalBus, type Bus } from './bus.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ResolvedConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -11,6 +11,7 @@ import type { HubContext } from './hub-context.js';
 import { HubMetrics } from './hub-metrics.js';
 import { Ingestor } from './ingestor.js';
 import { RateMeter } from './rate-meter.js';
+import { RedisStreamBus } from './redis-stream-bus.js';
 import { RetentionJob } from './retention.js';
 import { ensureSecret } from './secret.js';
 import type { EventStore } from './store/event-store.js';
@@ -59,6 +60,29 @@ export function openStore(config: ResolvedConfig): EventStore {
   );
 }
 
+/** The in-process bus, or the Redis stream bus when `server.redis_url` is set. */
+async function openBus(
+  config: ResolvedConfig,
+  store: EventStore,
+  clock: Clock,
+  log: Logger,
+): Promise<Bus> {
+  const head = store.head();
+  if (!config.server.redis_url) return new LocalBus(head);
+  return RedisStreamBus.start({
+    url: config.server.redis_url,
+    prefix: config.redis.prefix,
+    maxLen: config.redis.stream_max_len,
+    gapTimeoutMs: config.redis.gap_timeout,
+    maxBacklog: config.redis.max_backlog,
+    head,
+    readGap: (since, until) => store.readEvents({ since, until, limit: until - since }),
+    readHead: () => Promise.resolve(store.head()),
+    clock,
+    log: log.child({ component: 'redis' }),
+  });
+}
+
 export async function createWarden(opts: WardenOptions): Promise<Warden> {
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
@@ -68,19 +92,13 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
       level: config.server.log_level,
       redact: ['req.headers.authorization', '*.token', '*.jwt_secret'],
     });
-  if (config.server.redis_url) {
-    throw new ConfigError(
-      'server.redis_url: Redis support is not part of this build yet; remove --redis-url',
-      'server.redis_url',
-    );
-  }
   const secret = ensureSecret(config.dataDir, config.auth.jwt_secret);
   const tokens = new TokenService(secret, config.auth.clock_tolerance, () => clock.now());
   const limits = limitsFromConfig(config);
 
   const store = openStore(config);
   await store.migrate();
-  const bus = new LocalBus(store.head());
+  const bus = await openBus(config, store, clock, log);
   const metrics = new HubMetrics();
   for (const a of await store.listAgents()) metrics.seedAgent(a.agentId, a.status);
   const rate = new RateMeter(clock);
@@ -155,6 +173,7 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
       retention.stop();
       hub.close();
       await app.close();
+      await bus.close();
       await store.close();
       if (wroteServerFile) rmSync(serverFile, { force: true });
     },
