@@ -78,7 +78,7 @@ export interface MetricPoint {
 }
 
 /**
- * The storage port (DESIGN "ports and adapters"): SQLite now, PostgreSQL next; both pass
+ * The storage port (DESIGN "ports and adapters"): SQLite and PostgreSQL; both pass
  * `event-store.conformance.ts`. Appends are atomic per call: every event of the call is
  * stored in one transaction, or none is.
  */
@@ -87,8 +87,17 @@ export interface EventStore {
   migrate(): Promise<void>;
   /** Stores events in one transaction; duplicates by id keep their first seq. */
   append(events: readonly WardenEvent[], receivedAt: number): Promise<AppendResult[]>;
-  /** Highest seq ever assigned (0 for an empty log). */
+  /**
+   * Highest seq this store knows to be committed (0 for an empty log): read when it opens and
+   * advanced by its own appends. Synchronous, for the hot path; with several replicas on one
+   * database the others' commits are seen through `readHead()`.
+   */
   head(): number;
+  /**
+   * The committed head of the whole log, read from the database (with one writer, as on
+   * SQLite, the same as `head()`).
+   */
+  readHead(): Promise<number>;
   readEvents(q: EventQuery): Promise<StoredEvent[]>;
   readTopics(q: TopicQuery): Promise<StoredEvent[]>;
   /** Newest events first. */

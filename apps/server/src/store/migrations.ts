@@ -4,7 +4,8 @@ export type Dialect = 'sqlite' | 'postgres';
 
 /**
  * The schema, as ordered migrations run by Kysely's Migrator on every dialect. `seq` is the
- * log position: SQLite's AUTOINCREMENT never reuses a value, even after retention deletes.
+ * log position: SQLite's AUTOINCREMENT never reuses a value, even after retention deletes;
+ * on PostgreSQL the `log_head` row (0003) assigns it.
  */
 function migrations(dialect: Dialect): Record<string, Migration> {
   const isPg = dialect === 'postgres';
@@ -103,6 +104,32 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         // Before this migration the agents projection was written with every commit.
         await sql`INSERT INTO projection_state (name, seq)
           SELECT 'agents', coalesce(max(seq), 0) FROM events`.execute(db);
+      },
+    },
+    '0003_log_head': {
+      async up(db: Kysely<unknown>) {
+        // SQLite has one writer per file, and AUTOINCREMENT already hands out seqs in commit
+        // order; the migration is listed on both dialects so both run the same list.
+        if (!isPg) return;
+        // A sequence hands out values at INSERT time, so with several replicas a higher seq
+        // can commit before a lower one and a reader polling `seq > since` would skip the
+        // lower one for good. Instead every append locks this one row, assigns head+1… and
+        // commits before releasing it: seqs become visible in order (SPEC §3).
+        await db.schema
+          .createTable('log_head')
+          .addColumn('id', 'integer', (c) => c.primaryKey().check(sql`id = 1`))
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .execute();
+        // Seqs of events already deleted by retention are never handed out again.
+        await sql`INSERT INTO log_head (id, seq) SELECT 1, greatest(
+            (SELECT coalesce(max(seq), 0) FROM events),
+            (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq_seq))`.execute(
+          db,
+        );
+        // An INSERT that forgets to take seq from log_head now fails instead of drawing from
+        // the sequence behind the lock's back.
+        await sql`ALTER TABLE events ALTER COLUMN seq DROP DEFAULT`.execute(db);
+        await sql`DROP SEQUENCE events_seq_seq`.execute(db);
       },
     },
   };

@@ -7,6 +7,8 @@ export interface Database {
   tasks: TasksTable;
   errors: ErrorsTable;
   projection_state: { name: string; seq: number };
+  /** PostgreSQL only: the one row whose lock serialises seq assignment across replicas. */
+  log_head: { id: number; seq: number };
 }
 
 export interface EventsTable {

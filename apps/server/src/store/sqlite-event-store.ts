@@ -94,6 +94,11 @@ export class SqliteEventStore implements EventStore {
     return this.writer.lastSeq;
   }
 
+  /** One writer per file: what it last committed is the head. */
+  readHead(): Promise<number> {
+    return Promise.resolve(this.writer.lastSeq);
+  }
+
   readEvents(q: EventQuery): Promise<StoredEvent[]> {
     return this.reads.readEvents(q);
   }
