@@ -15,6 +15,7 @@ import { RedisStreamBus } from './redis-stream-bus.js';
 import { RetentionJob } from './retention.js';
 import { ensureSecret } from './secret.js';
 import type { EventStore } from './store/event-store.js';
+import { PgEventStore } from './store/pg-event-store.js';
 import { SqliteEventStore } from './store/sqlite-event-store.js';
 import { TokenService } from './token-service.js';
 import { WsHub } from './ws-hub.js';
@@ -54,8 +55,9 @@ export function openStore(config: ResolvedConfig): EventStore {
   if (url.startsWith('sqlite:')) {
     return SqliteEventStore.fromUrl(url, { writerThread: config.ingest.writer_thread });
   }
+  if (/^postgres(ql)?:\/\//.test(url)) return PgEventStore.fromUrl(url);
   throw new ConfigError(
-    'server.database_url: PostgreSQL is not supported by this build yet; use sqlite:PATH',
+    `server.database_url: ${JSON.stringify(url)} must start with sqlite: or postgres://`,
     'server.database_url',
   );
 }
@@ -67,7 +69,8 @@ async function openBus(
   clock: Clock,
   log: Logger,
 ): Promise<Bus> {
-  const head = store.head();
+  // The whole log's head: on a shared database other replicas may be ahead of this one.
+  const head = await store.readHead();
   if (!config.server.redis_url) return new LocalBus(head);
   return RedisStreamBus.start({
     url: config.server.redis_url,
@@ -75,9 +78,10 @@ async function openBus(
     maxLen: config.redis.stream_max_len,
     gapTimeoutMs: config.redis.gap_timeout,
     maxBacklog: config.redis.max_backlog,
+    readStream: !config.databaseUrl.startsWith('sqlite:'),
     head,
     readGap: (since, until) => store.readEvents({ since, until, limit: until - since }),
-    readHead: () => Promise.resolve(store.head()),
+    readHead: () => store.readHead(),
     clock,
     log: log.child({ component: 'redis' }),
   });
