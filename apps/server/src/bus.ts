@@ -10,10 +10,14 @@ export class BusMessage {
   private text: string | undefined;
   private bytes: Buffer | undefined;
 
-  /** @param eventJson the stored event's JSON when already known (read from the stream). */
+  /**
+   * @param eventJson the stored event's JSON when already known (read from the stream).
+   * @param dataJson `JSON.stringify(event.data)` when already known (made by the store).
+   */
   constructor(
     readonly event: StoredEvent,
     private eventJson?: string,
+    private readonly dataJson?: string,
   ) {}
 
   get seq(): number {
@@ -22,7 +26,10 @@ export class BusMessage {
 
   /** The stored event as JSON (what the Redis stream holds). */
   json(): string {
-    return (this.eventJson ??= serializeStoredEvent(this.event, JSON.stringify(this.event.data)));
+    return (this.eventJson ??= serializeStoredEvent(
+      this.event,
+      this.dataJson ?? JSON.stringify(this.event.data),
+    ));
   }
 
   /** The `{"op":"event",…}` frame text. */

@@ -122,7 +122,7 @@ export class Ingestor {
     for (const r of results) {
       if (r.stored === undefined) continue;
       this.metrics.observe(r.stored);
-      messages.push(new BusMessage(r.stored));
+      messages.push(new BusMessage(r.stored, undefined, r.dataJson));
     }
     this.bus.publish(messages);
     if (messages.length > 0) this.opts.onStored?.(messages.length);

@@ -6,6 +6,8 @@ export interface AppendResult {
   duplicate: boolean;
   /** The stored event, for newly stored events only (duplicates are not re-sent). */
   stored?: StoredEvent;
+  /** `JSON.stringify(stored.data)` when the store already made it (reused for frames). */
+  dataJson?: string;
 }
 
 /** Filters of `GET /api/v1/events` (all given filters must hold). */

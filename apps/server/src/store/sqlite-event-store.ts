@@ -76,7 +76,9 @@ export class SqliteEventStore implements EventStore {
   }
 
   async append(events: readonly WardenEvent[], receivedAt: number): Promise<AppendResult[]> {
-    const written = await this.writer.append(events, receivedAt);
+    // `data` is serialised once, here: the row stores it, and frames and the Redis stream reuse it.
+    const dataJson = events.map((e) => JSON.stringify(e.data));
+    const written = await this.writer.append(events, dataJson, receivedAt);
     const results: AppendResult[] = new Array<AppendResult>(written.length);
     for (let i = 0; i < written.length; i++) {
       const w = written[i]!;
@@ -85,7 +87,7 @@ export class SqliteEventStore implements EventStore {
         continue;
       }
       const stored = { seq: w.seq, receivedAt, ...events[i]! } as StoredEvent;
-      results[i] = { seq: w.seq, duplicate: false, stored };
+      results[i] = { seq: w.seq, duplicate: false, stored, dataJson: dataJson[i]! };
     }
     return results;
   }

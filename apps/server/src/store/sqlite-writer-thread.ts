@@ -3,7 +3,7 @@ import type { WardenEvent } from '@warden/protocol';
 import type { SqliteWriter, WriteResult } from './sqlite-writer.js';
 
 export type WriterRequest =
-  | { id: number; op: 'append'; events: readonly WardenEvent[]; receivedAt: number }
+  | { id: number; op: 'append'; rows: AppendRows; receivedAt: number }
   | { id: number; op: 'delete'; cutoff: number }
   | { id: number; op: 'flush' }
   | { id: number; op: 'close' };
@@ -11,10 +11,58 @@ export type WriterRequest =
 export type WriterReply =
   { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
+/**
+ * Events as they cross to the writer thread: one flat array of primitives,
+ * `[id, type, agentId, ts, correlationId | null, dataJson, …]`. Cloning strings is much cheaper
+ * than cloning event objects, and the thread needs the data JSON for the row anyway.
+ */
+export type AppendRows = Array<string | number | null>;
+const ROW = 6;
+
+export function toRows(events: readonly WardenEvent[], dataJson: readonly string[]): AppendRows {
+  const rows: AppendRows = new Array<string | number | null>(events.length * ROW);
+  for (let i = 0, j = 0; i < events.length; i++, j += ROW) {
+    const e = events[i]!;
+    rows[j] = e.id;
+    rows[j + 1] = e.type;
+    rows[j + 2] = e.agentId;
+    rows[j + 3] = e.ts;
+    rows[j + 4] = e.correlationId ?? null;
+    rows[j + 5] = dataJson[i]!;
+  }
+  return rows;
+}
+
+/** The events and their data JSON back from rows (in the writer thread). */
+export function fromRows(rows: AppendRows): { events: WardenEvent[]; dataJson: string[] } {
+  const n = rows.length / ROW;
+  const events = new Array<WardenEvent>(n);
+  const dataJson = new Array<string>(n);
+  for (let i = 0, j = 0; i < n; i++, j += ROW) {
+    const json = rows[j + 5] as string;
+    const e: Record<string, unknown> = {
+      id: rows[j],
+      type: rows[j + 1],
+      agentId: rows[j + 2],
+      ts: rows[j + 3],
+      data: JSON.parse(json) as unknown,
+    };
+    if (rows[j + 4] !== null) e.correlationId = rows[j + 4];
+    events[i] = e as unknown as WardenEvent;
+    dataJson[i] = json;
+  }
+  return { events, dataJson };
+}
+
 /** The write side, wherever it runs. */
 export interface WriterPort {
   readonly lastSeq: number;
-  append(events: readonly WardenEvent[], receivedAt: number): Promise<WriteResult[]>;
+  /** `dataJson[i]` is `JSON.stringify(events[i].data)`. */
+  append(
+    events: readonly WardenEvent[],
+    dataJson: readonly string[],
+    receivedAt: number,
+  ): Promise<WriteResult[]>;
   deleteBefore(cutoff: number): Promise<number>;
   /** Writes lazily kept projections now (before they are read). */
   flushProjections(): Promise<void>;
@@ -80,9 +128,14 @@ export class SqliteWriterThread implements WriterPort {
     });
   }
 
-  async append(events: readonly WardenEvent[], receivedAt: number): Promise<WriteResult[]> {
+  async append(
+    events: readonly WardenEvent[],
+    dataJson: readonly string[],
+    receivedAt: number,
+  ): Promise<WriteResult[]> {
     const id = this.nextId++;
-    const { seqs, dup } = (await this.call(id, { id, op: 'append', events, receivedAt })) as {
+    const rows = toRows(events, dataJson);
+    const { seqs, dup } = (await this.call(id, { id, op: 'append', rows, receivedAt })) as {
       seqs: Float64Array;
       dup: Uint8Array;
     };
@@ -118,9 +171,13 @@ export class InlineWriter implements WriterPort {
   get lastSeq(): number {
     return this.writer.lastSeq;
   }
-  append(events: readonly WardenEvent[], receivedAt: number): Promise<WriteResult[]> {
+  append(
+    events: readonly WardenEvent[],
+    dataJson: readonly string[],
+    receivedAt: number,
+  ): Promise<WriteResult[]> {
     try {
-      return Promise.resolve(this.writer.append(events, receivedAt));
+      return Promise.resolve(this.writer.append(events, receivedAt, dataJson));
     } catch (err) {
       return Promise.reject(err as Error);
     }

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteWriter } from './sqlite-writer.js';
-import type { WriterReply, WriterRequest } from './sqlite-writer-thread.js';
+import { fromRows, type WriterReply, type WriterRequest } from './sqlite-writer-thread.js';
 
 /**
  * Entry of the writer thread: SQLite inserts and fsyncs run here, so the event loop that
@@ -22,7 +22,8 @@ port.on('message', (req: WriterRequest) => {
   try {
     switch (req.op) {
       case 'append': {
-        const results = writer.append(req.events, req.receivedAt);
+        const { events, dataJson } = fromRows(req.rows);
+        const results = writer.append(events, req.receivedAt, dataJson);
         const seqs = new Float64Array(results.length);
         const dup = new Uint8Array(results.length);
         results.forEach((r, i) => {

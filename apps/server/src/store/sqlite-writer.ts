@@ -112,6 +112,7 @@ export class SqliteWriter {
   private readonly appendTx: (
     events: readonly WardenEvent[],
     receivedAt: number,
+    dataJson: readonly string[] | undefined,
   ) => { results: WriteResult[]; agents: Map<string, AgentDelta>; lastSeq: number };
   /** Agent deltas committed to the log but not yet to the agents table. */
   private pendingAgents = new Map<string, AgentDelta>();
@@ -126,8 +127,8 @@ export class SqliteWriter {
       .prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
       .get() as { seq: number } | undefined;
     this.lastSeq = seqRow?.seq ?? 0;
-    this.appendTx = this.writer.transaction((events, receivedAt) =>
-      this.appendInTx(events, receivedAt),
+    this.appendTx = this.writer.transaction((events, receivedAt, dataJson) =>
+      this.appendInTx(events, receivedAt, dataJson),
     );
     this.catchUp();
     this.flushTimer = setInterval(() => this.flushAgents(), AGENT_FLUSH_MS);
@@ -140,8 +141,12 @@ export class SqliteWriter {
    * memory and written at most every AGENT_FLUSH_MS, on demand before a read, and on close;
    * after a crash it is rebuilt from the log past its checkpoint, so it is never lost.
    */
-  append(events: readonly WardenEvent[], receivedAt: number): WriteResult[] {
-    const { results, agents, lastSeq } = this.appendTx(events, receivedAt);
+  append(
+    events: readonly WardenEvent[],
+    receivedAt: number,
+    dataJson?: readonly string[],
+  ): WriteResult[] {
+    const { results, agents, lastSeq } = this.appendTx(events, receivedAt, dataJson);
     // Advanced only once the commit has succeeded.
     this.lastSeq = lastSeq;
     // Merged only after the commit: deltas of a rolled-back call never reach the projection.
@@ -265,13 +270,15 @@ export class SqliteWriter {
   private appendInTx(
     events: readonly WardenEvent[],
     receivedAt: number,
+    dataJsons: readonly string[] | undefined,
   ): { results: WriteResult[]; agents: Map<string, AgentDelta>; lastSeq: number } {
     const s = this.stmts;
     const results: WriteResult[] = [];
     const agents = new Map<string, AgentDelta>();
     let lastSeq = this.lastSeq;
-    for (const ev of events) {
-      const dataJson = JSON.stringify(ev.data);
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i]!;
+      const dataJson = dataJsons?.[i] ?? JSON.stringify(ev.data);
       const info = s.insertEvent.run(
         ev.id,
         ev.type,
