@@ -250,7 +250,9 @@ if (unreachable !== undefined) {
         ts: T0,
         data: { errorType: 'E', message: 'a\u0000b' },
       } as WardenEvent;
-      await store.append([boom], T0);
+      const [r] = await store.append([boom], T0);
+      // The JSON made for the row is handed on for frames, not made again.
+      expect(r!.dataJson).toBe(JSON.stringify(boom.data));
       expect((await store.readEvents({ since: 0, limit: 1 }))[0]!.data).toEqual(boom.data);
       expect((await store.listErrors({ limit: 1 }))[0]!.message).toBe('a\uFFFDb');
       await expect(store.append([ev('bad\u0000id', 'z')], T0)).rejects.toMatchObject({

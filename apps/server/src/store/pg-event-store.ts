@@ -123,7 +123,10 @@ export class PgEventStore implements EventStore {
   }
 
   async append(events: readonly WardenEvent[], receivedAt: number): Promise<AppendResult[]> {
-    const written = await this.writer.append(events, receivedAt);
+    // `data` is serialised once, here: the row stores it, and frames and the Redis stream reuse
+    // it. A value JSON cannot hold (a BigInt) rejects the call before anything is sent.
+    const dataJson = events.map((e) => JSON.stringify(e.data));
+    const written = await this.writer.append(events, dataJson, receivedAt);
     const results: AppendResult[] = new Array<AppendResult>(written.length);
     for (let i = 0; i < written.length; i++) {
       const w = written[i]!;
@@ -133,6 +136,7 @@ export class PgEventStore implements EventStore {
             seq: w.seq,
             duplicate: false,
             stored: { seq: w.seq, receivedAt, ...events[i]! } as StoredEvent,
+            dataJson: dataJson[i]!,
           };
     }
     return results;

@@ -73,7 +73,7 @@ function pgText(s: string | undefined | null): string | null {
 /** The events of one call, serialised before any statement is sent. */
 interface Prepared {
   events: readonly WardenEvent[];
-  data: string[];
+  data: readonly string[];
   receivedAt: number;
 }
 
@@ -204,31 +204,38 @@ export class PgWriter {
   }
 
   /**
-   * Stores the events in one transaction. Rejects with an `unavailable` WardenError that says
-   * whether anything may have been committed; the next call opens a new connection if this one
-   * was lost.
+   * Stores the events in one transaction; `dataJson[i]` is `JSON.stringify(events[i].data)`.
+   * Rejects with an `unavailable` WardenError that says whether anything may have been
+   * committed; the next call opens a new connection if this one was lost.
    */
-  append(events: readonly WardenEvent[], receivedAt: number): Promise<PgWriteResult[]> {
-    let prepared: Prepared;
-    try {
-      prepared = { events, data: events.map((e) => JSON.stringify(e.data)), receivedAt };
-      for (const e of events) {
-        if (e.id.includes('\u0000') || e.correlationId?.includes('\u0000')) {
-          throw new WardenError(
+  append(
+    events: readonly WardenEvent[],
+    dataJson: readonly string[],
+    receivedAt: number,
+  ): Promise<PgWriteResult[]> {
+    for (const e of events) {
+      if (e.id.includes('\u0000') || e.correlationId?.includes('\u0000')) {
+        return Promise.reject(
+          new WardenError(
             'invalid_event',
             `event ${JSON.stringify(e.id)}: id or correlationId contains U+0000, which PostgreSQL text cannot store`,
-          );
-        }
+          ),
+        );
       }
-    } catch (err) {
-      return Promise.reject(err as Error);
     }
-    return this.serial(() => this.appendOnce(prepared));
+    return this.serial(() => this.appendOnce({ events, data: dataJson, receivedAt }));
   }
 
   /** Runs `fn` after every earlier call has settled, so calls are answered in order. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('PgWriter is closed'));
+    if (this.closed) {
+      return Promise.reject(
+        new WardenError(
+          'unavailable',
+          `the PostgreSQL store (${this.where}) is closed; nothing was stored`,
+        ),
+      );
+    }
     const run = this.tail.then(fn, fn);
     this.tail = run.catch(() => undefined);
     return run;
