@@ -2,8 +2,10 @@ import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 
 /** bench/dist, where the compiled scripts live. */
 export const DIST_DIR = dirname(fileURLToPath(import.meta.url));
@@ -258,21 +260,29 @@ function removeTempDirs(): void {
   tempDirs.clear();
 }
 
-/** Kills every child, waits (briefly) for them to be gone, then removes the temp dirs. */
+/**
+ * Kills every child, waits (briefly) for them to be gone, then removes the temp dirs and the
+ * PostgreSQL schemas the bench created.
+ */
 async function cleanup(): Promise<void> {
   await Promise.race([Promise.all(killChildren()), sleep(3000)]);
   children.clear();
   removeTempDirs();
+  await Promise.race([dropPgSchemas(), sleep(5000)]);
 }
 
 /** Kills every child and removes every temp dir on exit, Ctrl-C, SIGTERM and uncaught errors. */
 export function installCleanup(): void {
   if (cleanupInstalled) return;
   cleanupInstalled = true;
-  // Last resort on a plain exit: nothing can be awaited here.
+  // Last resort on a plain exit: nothing can be awaited here, so schemas left (only after a
+  // bug: every path drops its own) are named on stderr.
   process.on('exit', () => {
     killChildren();
     removeTempDirs();
+    for (const [schema, url] of pgSchemas) {
+      process.stderr.write(`bench: schema ${schema} left in ${redactUrl(url)}\n`);
+    }
   });
   const fatal = (message: string, code: number) => {
     process.stderr.write(`bench: ${message}\n`);
@@ -380,6 +390,74 @@ export async function startBaselineServer(
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: one fresh schema per server or limit run, dropped afterwards.
+
+/** PostgreSQL for `--store postgres`: `--pg-url`, else BENCH_PG_URL, else the local test db. */
+export const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+const pgSchemas = new Map<string, string>();
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** The URL with Warden's `?schema=` parameter (PgEventStore strips it before connecting). */
+export function withSchema(url: string, schema: string): string {
+  const u = new URL(url);
+  u.searchParams.set('schema', schema);
+  return u.toString();
+}
+
+/** Runs one statement on a short-lived connection. */
+export async function pgQuery<R extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values?: unknown[],
+): Promise<pg.QueryResult<R>> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await c.connect();
+  try {
+    return await c.query<R>(text, values);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * A schema name no other run uses; remembered so that it is dropped even when the bench
+ * fails. Created by whoever migrates into it (Warden's own code).
+ */
+export function freshPgSchema(url: string, prefix: string): string {
+  const schema = `bench_${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
+  pgSchemas.set(schema, url);
+  return schema;
+}
+
+export async function dropPgSchema(schema: string): Promise<void> {
+  const url = pgSchemas.get(schema);
+  if (url === undefined) return;
+  await pgQuery(url, `DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  pgSchemas.delete(schema);
+}
+
+async function dropPgSchemas(): Promise<void> {
+  for (const schema of [...pgSchemas.keys()]) {
+    try {
+      await dropPgSchema(schema);
+    } catch (err) {
+      process.stderr.write(`bench: could not drop schema ${schema}: ${(err as Error).message}\n`);
+    }
+  }
+}
+
 export interface WardenProcess extends ServerProcess {
   dataDir: string;
   url: string;
@@ -393,10 +471,11 @@ export interface WardenProcess extends ServerProcess {
 
 /**
  * Starts `warden serve` on a fresh data dir and a free port, in its own process, with the
- * default configuration. Ready once `<data-dir>/server.json` appears (written after listen).
+ * default configuration (its SQLite file in the data dir unless `databaseUrl` names another
+ * store). Ready once `<data-dir>/server.json` appears (written after listen).
  */
 export async function startWarden(
-  opts: { nodeArgs?: string[]; inspect?: boolean } = {},
+  opts: { nodeArgs?: string[]; inspect?: boolean; databaseUrl?: string } = {},
 ): Promise<WardenProcess> {
   const dataDir = makeTempDir('warden');
   const logFile = join(dataDir, 'server.log');
@@ -416,6 +495,7 @@ export async function startWarden(
         dataDir,
         '--port',
         '0',
+        ...(opts.databaseUrl ? ['--database-url', opts.databaseUrl] : []),
         // BENCH_WARDEN_CONFIG: a Warden config file for the server under test.
         ...(process.env.BENCH_WARDEN_CONFIG ? ['--config', process.env.BENCH_WARDEN_CONFIG] : []),
       ],

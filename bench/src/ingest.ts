@@ -1,22 +1,30 @@
 /**
- * `npm run bench:ingest`: Warden's durable WebSocket ingest against the storage limit (raw
- * batched SQLite inserts) and the naive design (one autocommitted INSERT per HTTP request).
+ * `npm run bench:ingest [-- --store sqlite|postgres] [--pg-url URL]`: Warden's durable
+ * WebSocket ingest against the storage limit (raw batched inserts into the same table) and the
+ * naive design (one autocommitted INSERT per HTTP request), on SQLite (default) or PostgreSQL.
  * Every server and every load generator runs in its own process; see bench/RESULTS.md.
  */
+import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import {
+  DEFAULT_PG_URL,
   cpuUseLine,
+  dropPgSchema,
   fmt,
+  freshPgSchema,
   installCleanup,
   latencyLine,
   machineLine,
   makeTempDir,
+  pgQuery,
+  redactUrl,
   removeTempDir,
   runGenerator,
   startBaselineServer,
   startWarden,
   waitForQuiet,
   wardenLine,
+  withSchema,
   type WardenProcess,
 } from './bench-support.js';
 import type { IngestResult, IngestTask } from './ingest-load.js';
@@ -25,9 +33,25 @@ import type { LimitRun, LimitTask } from './ingest-limit.js';
 const CONNECTIONS = 100;
 const WINDOW = 1000;
 const OFFERED_RATE = 20_000;
-const TARGET_EVENTS_PER_S = 50_000;
 const TARGET_RATIO_VS_NAIVE = 8;
 const TARGET_P99_MS = 25;
+
+type StoreKind = 'sqlite' | 'postgres';
+
+/** Acked events/s each store is expected to carry on this class of machine. */
+const TARGET_EVENTS_PER_S: Record<StoreKind, number> = { sqlite: 50_000, postgres: 20_000 };
+
+const { values: args } = parseArgs({
+  options: {
+    store: { type: 'string', default: 'sqlite' },
+    'pg-url': { type: 'string' },
+  },
+});
+if (args.store !== 'sqlite' && args.store !== 'postgres') {
+  throw new Error(`--store ${args.store}: expected sqlite or postgres`);
+}
+const STORE: StoreKind = args.store;
+const PG_URL = args['pg-url'] ?? process.env.BENCH_PG_URL ?? DEFAULT_PG_URL;
 
 const GENERATOR_TIMEOUT = 120_000;
 
@@ -59,15 +83,32 @@ function describe(label: string, r: IngestResult): void {
   for (const e of r.firstErrors) console.log(`  error: ${e.slice(0, 300)}`);
 }
 
-/** Checks the log on disk against what was acked: every acked event stored once, seqs dense. */
-function verifyWarden(w: WardenProcess, r: IngestResult): string[] {
-  const problems: string[] = [];
+/** Count and highest seq of the stored log, read from the store the server wrote. */
+async function storedLog(w: WardenProcess, schema: string | undefined) {
+  if (schema !== undefined) {
+    const r = await pgQuery<{ n: string; hi: string | null }>(
+      PG_URL,
+      `SELECT count(*) AS n, max(seq) AS hi FROM "${schema}".events`,
+    );
+    return { n: Number(r.rows[0]!.n), hi: r.rows[0]!.hi === null ? null : Number(r.rows[0]!.hi) };
+  }
   const db = new BetterSqlite3(`${w.dataDir}/warden.db`, { readonly: true });
   const row = db.prepare('SELECT count(*) AS n, max(seq) AS hi FROM events').get() as {
     n: number;
     hi: number | null;
   };
   db.close();
+  return row;
+}
+
+/** Checks the stored log against what was acked: every acked event stored once, seqs dense. */
+async function verifyWarden(
+  w: WardenProcess,
+  r: IngestResult,
+  schema: string | undefined,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const row = await storedLog(w, schema);
   if (row.n !== r.ackedTotal) {
     problems.push(`stored ${row.n} events but ${r.ackedTotal} were acked`);
   }
@@ -86,18 +127,47 @@ function verifyWarden(w: WardenProcess, r: IngestResult): string[] {
   return problems;
 }
 
+/** One Warden run: a fresh server (on PostgreSQL: in its own fresh schema, dropped after). */
 async function wardenRun(task: (w: WardenProcess, token: string) => IngestTask) {
   await quiet('a Warden run');
-  const w = await startWarden();
+  const schema = STORE === 'postgres' ? freshPgSchema(PG_URL, 'warden') : undefined;
   try {
-    const token = w.token('agent', '*');
-    const r = await runGenerator<IngestResult>('ingest-load.js', task(w, token), GENERATOR_TIMEOUT);
-    await w.stop();
-    return { r, problems: verifyWarden(w, r) };
+    const w = await startWarden(
+      schema !== undefined ? { databaseUrl: withSchema(PG_URL, schema) } : {},
+    );
+    try {
+      const token = w.token('agent', '*');
+      const r = await runGenerator<IngestResult>(
+        'ingest-load.js',
+        task(w, token),
+        GENERATOR_TIMEOUT,
+      );
+      await w.stop();
+      return { r, problems: await verifyWarden(w, r, schema) };
+    } finally {
+      await w.stop();
+      removeTempDir(w.dataDir);
+    }
   } finally {
-    await w.stop();
-    removeTempDir(w.dataDir);
+    if (schema !== undefined) await dropPgSchema(schema);
   }
+}
+
+/** What "durable" means for the store measured, as the engine reports it. */
+async function durabilityLine(): Promise<string> {
+  if (STORE === 'sqlite') return 'durable = WAL + synchronous=FULL everywhere';
+  const r = await pgQuery<{ name: string; setting: string }>(
+    PG_URL,
+    `SELECT name, setting FROM pg_settings
+     WHERE name IN ('fsync', 'synchronous_commit', 'wal_sync_method', 'server_version')
+     ORDER BY name`,
+  );
+  const s = Object.fromEntries(r.rows.map((x) => [x.name, x.setting]));
+  return (
+    `store: PostgreSQL ${s.server_version} at ${redactUrl(PG_URL)}, each run in a fresh schema; ` +
+    `durable = fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit} (${s.wal_sync_method}) everywhere; ` +
+    `"rest of machine" includes the PostgreSQL server's processes`
+  );
 }
 
 async function main(): Promise<void> {
@@ -107,21 +177,36 @@ async function main(): Promise<void> {
   console.log(wardenLine());
   console.log(
     `ingest: ${CONNECTIONS} publishers, one event per frame, up to ${WINDOW} unacked each; ` +
-      `durable = WAL + synchronous=FULL everywhere`,
+      (await durabilityLine()),
   );
 
   // (a) The storage limit.
   await quiet('the storage limit');
   const limitDir = makeTempDir('limit');
-  const limitRuns = await runGenerator<LimitRun[]>(
-    'ingest-limit.js',
-    { dataDir: limitDir, batchSizes: [1000, 5000], secondsEach: 5 } satisfies LimitTask,
-    GENERATOR_TIMEOUT,
-  );
-  removeTempDir(limitDir);
+  const limitSchema = STORE === 'postgres' ? freshPgSchema(PG_URL, 'limit') : undefined;
+  let limitRuns: LimitRun[];
+  try {
+    limitRuns = await runGenerator<LimitRun[]>(
+      'ingest-limit.js',
+      {
+        dataDir: limitDir,
+        batchSizes: [1000, 5000],
+        secondsEach: 5,
+        ...(limitSchema !== undefined ? { postgres: { url: PG_URL, schema: limitSchema } } : {}),
+      } satisfies LimitTask,
+      GENERATOR_TIMEOUT,
+    );
+  } finally {
+    removeTempDir(limitDir);
+    if (limitSchema !== undefined) await dropPgSchema(limitSchema);
+  }
+  const engine =
+    STORE === 'postgres'
+      ? (batch: number) => `raw pg, ${batch} events per multi-row INSERT`
+      : (batch: number) => `raw better-sqlite3, ${batch} events per transaction`;
   for (const l of limitRuns) {
     console.log(
-      `limit (raw better-sqlite3, ${l.batch} events per transaction): ${fmt(l.eventsPerSec)} events/s; ` +
+      `limit (${engine(l.batch)}): ${fmt(l.eventsPerSec)} events/s; ` +
         `commit ${latencyLine(l.commit)}; CPU ${l.cpuSec.toFixed(2)} s over ${l.wallSec.toFixed(1)} s`,
     );
   }
@@ -130,9 +215,14 @@ async function main(): Promise<void> {
   // (b) The naive design.
   await quiet('the naive baseline');
   const naiveDir = makeTempDir('naive');
-  const naiveServer = await startBaselineServer('naive-ingest-server.js', [naiveDir]);
+  const naiveSchema = STORE === 'postgres' ? freshPgSchema(PG_URL, 'naive') : undefined;
   let naive: IngestResult;
+  let naiveServer: Awaited<ReturnType<typeof startBaselineServer>> | undefined;
   try {
+    naiveServer = await startBaselineServer(
+      'naive-ingest-server.js',
+      naiveSchema !== undefined ? [naiveDir, PG_URL, naiveSchema] : [naiveDir],
+    );
     naive = await runGenerator<IngestResult>(
       'ingest-load.js',
       {
@@ -146,8 +236,9 @@ async function main(): Promise<void> {
       GENERATOR_TIMEOUT,
     );
   } finally {
-    await naiveServer.stop();
+    await naiveServer?.stop();
     removeTempDir(naiveDir);
+    if (naiveSchema !== undefined) await dropPgSchema(naiveSchema);
   }
   describe(`naive (Fastify, 1 INSERT per request, ${CONNECTIONS} keep-alive clients)`, naive);
 
@@ -186,8 +277,9 @@ async function main(): Promise<void> {
   const warden = sat.r.eventsPerSec;
   const ratioVsLimit = warden / limit;
   const ratioVsNaive = warden / naive.eventsPerSec;
+  const target = TARGET_EVENTS_PER_S[STORE];
   console.log(
-    `targets: ≥${fmt(TARGET_EVENTS_PER_S)} events/s acked: ${fmt(warden)} ${verdict(warden >= TARGET_EVENTS_PER_S)}; ` +
+    `targets (${STORE}): ≥${fmt(target)} events/s acked: ${fmt(warden)} ${verdict(warden >= target)}; ` +
       `≥${TARGET_RATIO_VS_NAIVE}× naive: ${ratioVsNaive.toFixed(1)}× ${verdict(ratioVsNaive >= TARGET_RATIO_VS_NAIVE)}; ` +
       `p99 ≤${TARGET_P99_MS} ms at ${fmt(OFFERED_RATE)}/s: ${open.r.latency.p99.toFixed(2)} ms ${verdict(open.r.latency.p99 <= TARGET_P99_MS)}; ` +
       `${(ratioVsLimit * 100).toFixed(0)}% of the storage limit`,
@@ -201,6 +293,7 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       bench: 'ingest',
+      store: STORE,
       warden_events_per_s: Math.round(warden),
       limit_events_per_s: Math.round(limit),
       naive_events_per_s: Math.round(naive.eventsPerSec),
