@@ -14,7 +14,15 @@ export async function serve(flags: ConfigFlags): Promise<number> {
     }
     throw err;
   }
-  const url = await warden.listen();
+  let url: string;
+  try {
+    url = await warden.listen();
+  } catch (err) {
+    // Listening failed (port taken, data dir unwritable): close what was opened, so the
+    // process exits instead of idling with a database and Redis connections open.
+    await warden.close().catch(() => undefined);
+    throw err;
+  }
   process.stderr.write(`Warden listening on ${url}  (API docs: ${url}/docs)\n`);
   return new Promise((resolve) => {
     let stopping = false;

@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { ProtocolLimits } from '@warden/protocol';
@@ -96,6 +96,8 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
       level: config.server.log_level,
       redact: ['req.headers.authorization', '*.token', '*.jwt_secret'],
     });
+  // server.json lives here even when the secret and the database do not.
+  mkdirSync(config.dataDir, { recursive: true });
   const secret = ensureSecret(config.dataDir, config.auth.jwt_secret);
   const tokens = new TokenService(secret, config.auth.clock_tolerance, () => clock.now());
   const limits = limitsFromConfig(config);

@@ -46,10 +46,17 @@ export function describeEventStoreConformance(
         T0,
       );
       expect(again[0]).toMatchObject({ seq: first[0]!.seq, duplicate: true });
+      // A duplicate spends no seq: the log stays contiguous.
+      expect(again[1]!.seq).toBe(first[0]!.seq + 1);
+      const next = await store.append(
+        [ev('after', 'x', 'agent_status_update', { status: 'idle' })],
+        T0,
+      );
+      expect(next[0]!.seq).toBe(first[0]!.seq + 2);
       expect(again[1]).toMatchObject({ duplicate: false });
       expect(again[2]).toMatchObject({ seq: again[1]!.seq, duplicate: true });
       const all = await store.readEvents({ since: 0, limit: 100 });
-      expect(all.map((e) => e.id)).toEqual(['dup', 'new']);
+      expect(all.map((e) => e.id)).toEqual(['dup', 'new', 'after']);
       // The first one stored wins, projections included.
       expect((await store.getAgent('x'))!.status).toBe('idle');
       await store.close();

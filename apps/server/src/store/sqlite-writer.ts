@@ -192,9 +192,11 @@ export class SqliteWriter {
   private prepare(db: Db) {
     return {
       // run() + lastInsertRowid measured ~20% faster than RETURNING on this hot path.
+      // Not `ON CONFLICT DO NOTHING`: AUTOINCREMENT would spend a seq on every duplicate, and
+      // seq must stay contiguous (SPEC §3). The id is bound twice.
       insertEvent: db.prepare<unknown[]>(
         `INSERT INTO events (id, type, agent_id, ts, received_at, correlation_id, data)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+         SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = ?)`,
       ),
       findSeq: db.prepare<[string], { seq: number }>('SELECT seq FROM events WHERE id = ?'),
       upsertAgent: db.prepare(
@@ -287,6 +289,7 @@ export class SqliteWriter {
         receivedAt,
         ev.correlationId ?? null,
         dataJson,
+        ev.id,
       );
       if (info.changes === 0) {
         results.push({ seq: s.findSeq.get(ev.id)!.seq, duplicate: true });
