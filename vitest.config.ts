@@ -8,6 +8,7 @@ export default defineConfig({
     alias: {
       '@warden/protocol': src('./packages/protocol/src/index.ts'),
       '@warden/server': src('./apps/server/src/index.ts'),
+      '@warden/sdk/file-spool': src('./packages/sdk/src/file-spool.ts'),
       '@warden/sdk': src('./packages/sdk/src/index.ts'),
     },
   },

@@ -44,5 +44,5 @@ export { PROBLEM_STATUS, pointerToken, toPointer } from './problem.js';
 export type { Problem, ProblemCode, ValidationIssue } from './problem.js';
 export { parseTopic, topicMatches, topicName } from './topics.js';
 export type { Topic } from './topics.js';
-export { exceedsDepth, validateEvent, validateEventBody } from './validate.js';
+export { exceedsDepth, utf8Length, validateEvent, validateEventBody } from './validate.js';
 export type { EventBodyResult, ValidateOptions } from './validate.js';

@@ -16,6 +16,11 @@ export type EventBodyResult =
       errors: ValidationIssue[];
     };
 
+/** UTF-8 size of a string; Buffer where there is one (Node), TextEncoder in browsers. */
+export function utf8Length(s: string): number {
+  return typeof Buffer !== 'undefined' ? Buffer.byteLength(s) : new TextEncoder().encode(s).length;
+}
+
 export interface ValidateOptions {
   limits?: ProtocolLimits;
   /** Receive time, used for events without `ts`. */
@@ -94,7 +99,7 @@ export function validateEvent(
     };
   }
   if (opts.rawBytes === undefined || opts.rawBytes > limits.maxEventBytes) {
-    const bytes = Buffer.byteLength(JSON.stringify(input));
+    const bytes = utf8Length(JSON.stringify(input));
     if (bytes > limits.maxEventBytes) {
       return {
         ok: false,

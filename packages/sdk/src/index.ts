@@ -1,2 +1,15 @@
-/** The Warden agent SDK (work in progress). */
-export const SDK_VERSION = '0.1.0';
+export { Backoff } from './backoff.js';
+export type { ReconnectOptions } from './backoff.js';
+export { WardenClient, connect } from './client.js';
+export type {
+  ClientEvents,
+  ClientStats,
+  ConnectOptions,
+  EventHandler,
+  WebSocketFactory,
+  WebSocketLike,
+} from './client.js';
+export { OutboxFullError, WardenSdkError } from './errors.js';
+export type { SdkErrorCode } from './errors.js';
+export { newEventId } from './event-id.js';
+export type { Spool } from './spool.js';

@@ -26,13 +26,13 @@ export interface TestServer {
  * written as the YAML config file, e.g. `{ websocket: { ping_interval: '1s' } }`.
  */
 export async function startTestServer(
-  opts: { config?: Record<string, unknown>; clock?: Clock; dataDir?: string } = {},
+  opts: { config?: Record<string, unknown>; clock?: Clock; dataDir?: string; port?: number } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'warden-test-'));
   // Overrides go through a real config file, so tests exercise the real loader.
   const file = join(dataDir, 'warden.test.yaml');
   writeFileSync(file, stringify(opts.config ?? {}));
-  const config = loadConfig({ config: file, dataDir, port: 0 }, {}, dataDir);
+  const config = loadConfig({ config: file, dataDir, port: opts.port ?? 0 }, {}, dataDir);
   const warden = await createWarden({
     config,
     logger: pino({ level: 'silent' }),

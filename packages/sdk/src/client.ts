@@ -1,0 +1,709 @@
+import {
+  DEFAULT_LIMITS,
+  parseTopic,
+  topicMatches,
+  utf8Length,
+  validateEvent,
+  type Ack,
+  type AgentStatus,
+  type StoredEvent,
+  type Topic,
+  type ValidationIssue,
+  type WardenEvent,
+} from '@warden/protocol';
+import { Backoff, type ReconnectOptions } from './backoff.js';
+import { OutboxFullError, WardenSdkError } from './errors.js';
+import { newEventId } from './event-id.js';
+import type { Spool } from './spool.js';
+
+/** The slice of the WHATWG WebSocket that the SDK uses (browsers' WebSocket and `ws` both have it). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open', listener: () => void): void;
+  addEventListener(type: 'message', listener: (ev: { data: unknown }) => void): void;
+  addEventListener(type: 'close', listener: (ev: { code: number; reason: string }) => void): void;
+  addEventListener(type: 'error', listener: (ev: unknown) => void): void;
+}
+
+/** A WebSocket constructor; the second argument carries headers for `ws` (ignored by browsers). */
+export type WebSocketFactory = new (url: string, protocolsOrOptions?: unknown) => WebSocketLike;
+
+/** Options of {@link connect}. Every one has a default. */
+export interface ConnectOptions {
+  /** `http(s)://` or `ws(s)://` base of the server. @defaultValue env `WARDEN_URL` */
+  url?: string;
+  /** A JWT, or a function asked at every (re)connect. @defaultValue env `WARDEN_TOKEN` */
+  token?: string | (() => string | Promise<string>);
+  /** The agent this process reports for (helpers and heartbeats). @defaultValue env `WARDEN_AGENT_ID` */
+  agentId?: string;
+  /** WebSocket class. @defaultValue `globalThis.WebSocket`, else the `ws` package (Node) */
+  WebSocket?: WebSocketFactory;
+  /**
+   * Send the token as `?token=` instead of an Authorization header. @defaultValue true for a
+   * browser-style WebSocket, false for `ws`
+   */
+  tokenInQuery?: boolean;
+  /** Heartbeat period while connected; 0 turns it off. @defaultValue 10000 */
+  heartbeatMs?: number;
+  outbox?: {
+    /** Most unacked events held. @defaultValue 10000 */
+    maxEvents?: number;
+    /** Most unacked bytes (JSON) held. @defaultValue 16 MiB */
+    maxBytes?: number;
+  };
+  /** Keeps unacked events across restarts of this process (see `FileSpool`). */
+  spool?: Spool;
+  /** Publish frames waiting for an ack at once. @defaultValue 8 */
+  maxInFlightFrames?: number;
+  /** Events per publish frame (the server takes at most 1000). @defaultValue 500 */
+  maxBatchEvents?: number;
+  reconnect?: ReconnectOptions;
+  /** Longest `close()` waits for acks. @defaultValue 5000 */
+  closeTimeoutMs?: number;
+  /** Injected for tests. @defaultValue Date.now */
+  now?: () => number;
+  /** Injected for tests (backoff jitter). @defaultValue Math.random */
+  random?: () => number;
+}
+
+/** Connection events of a {@link WardenClient}. */
+export interface ClientEvents {
+  connected: () => void;
+  disconnected: (info: { code: number; reason: string }) => void;
+  /** Something went wrong that the client handles by itself (it reconnects, retries). */
+  error: (err: Error) => void;
+}
+
+/** What {@link WardenClient.stats} reports. */
+export interface ClientStats {
+  connected: boolean;
+  /** Events queued and not acked yet. */
+  pending: number;
+  /** Their JSON bytes. */
+  pendingBytes: number;
+  acked: number;
+  rejected: number;
+  reconnects: number;
+}
+
+/** A handler of subscribed events, called in seq order, once per seq. */
+export type EventHandler = (event: StoredEvent) => void;
+
+interface Entry {
+  event: WardenEvent;
+  json: string;
+  bytes: number;
+  /** Ref of the frame it was sent in, while waiting for its ack. */
+  ref: string | undefined;
+  /** Send alone (its batch was refused and the culprit is not known). */
+  solo: boolean;
+  promise: Promise<Ack>;
+  resolve: (ack: Ack) => void;
+  reject: (err: Error) => void;
+}
+
+interface Subscription {
+  topics: string[];
+  parsed: Topic[];
+  handler: EventHandler;
+  /** Last seq handed to the handler (resume point); undefined until known. */
+  cursor: number | undefined;
+}
+
+/** Server codes after which a publish is never retried. */
+const PERMANENT = new Set([
+  'invalid_event',
+  'invalid_request',
+  'invalid_json',
+  'forbidden_agent',
+  'forbidden',
+  'payload_too_large',
+]);
+/** Frame budget for a publish batch, below the server's 1 MiB per batch. */
+const MAX_BATCH_BYTES = 900 * 1024;
+const OPEN = 1;
+
+/**
+ * Connects an agent (or any tool) to Warden: publishes with an outbox, ack tracking and replay,
+ * subscribes with resume. Returns at once; events published before the connection is up wait
+ * in the outbox. @see {@link ConnectOptions}
+ *
+ * @example
+ * ```ts
+ * const warden = connect(); // WARDEN_URL, WARDEN_TOKEN, WARDEN_AGENT_ID
+ * await warden.status('busy');
+ * ```
+ */
+export function connect(options: ConnectOptions = {}): WardenClient {
+  return new WardenClient(options);
+}
+
+function env(name: string): string | undefined {
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  const v = p?.env?.[name];
+  return v === '' ? undefined : v;
+}
+
+/** The Warden client: see {@link connect}. */
+export class WardenClient {
+  /** The agent this client reports for, if any. */
+  readonly agentId: string | undefined;
+  private readonly wsUrl: string;
+  private readonly tokenSource: ConnectOptions['token'];
+  private readonly now: () => number;
+  private readonly backoff: Backoff;
+  private readonly maxEvents: number;
+  private readonly maxBytes: number;
+  private readonly maxInFlight: number;
+  private readonly maxBatch: number;
+  private readonly heartbeatMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly spool: Spool | undefined;
+  private readonly factory: Promise<{ ctor: WebSocketFactory; headers: boolean }>;
+
+  /** Unacked events in publish order. */
+  private readonly outbox = new Map<string, Entry>();
+  private outboxBytes = 0;
+  /** Sent frames waiting for their ack: ref → ids. */
+  private readonly inFlight = new Map<string, string[]>();
+  private nextRef = 1;
+  private readonly subs = new Set<Subscription>();
+  /** Subscriptions waiting for the `subscribed` reply of the frame that carried them. */
+  private readonly awaitingHead: Subscription[][] = [];
+  private readonly listeners: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = {
+    connected: new Set(),
+    disconnected: new Set(),
+    error: new Set(),
+  };
+
+  private ws: WebSocketLike | undefined;
+  private connected = false;
+  private closing = false;
+  private closed = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private acked = 0;
+  private rejected = 0;
+  private reconnects = 0;
+
+  constructor(options: ConnectOptions = {}) {
+    const url = options.url ?? env('WARDEN_URL');
+    if (!url) {
+      throw new WardenSdkError('no_url', 'no Warden URL: pass { url } or set WARDEN_URL');
+    }
+    this.wsUrl = url.replace(/^http/, 'ws').replace(/\/+$/, '').replace(/\/ws$/, '') + '/ws';
+    this.tokenSource = options.token ?? env('WARDEN_TOKEN');
+    this.agentId = options.agentId ?? env('WARDEN_AGENT_ID');
+    this.now = options.now ?? Date.now;
+    this.backoff = new Backoff(options.reconnect, options.random);
+    this.maxEvents = options.outbox?.maxEvents ?? 10_000;
+    this.maxBytes = options.outbox?.maxBytes ?? 16 * 1024 * 1024;
+    this.maxInFlight = options.maxInFlightFrames ?? 8;
+    this.maxBatch = Math.min(options.maxBatchEvents ?? 500, DEFAULT_LIMITS.maxBatchEvents);
+    this.heartbeatMs = options.heartbeatMs ?? 10_000;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+    this.spool = options.spool;
+    this.factory = resolveWebSocket(options);
+    // Events an earlier run of this agent left unacked go first.
+    if (this.spool) {
+      for (const event of this.spool.load()) this.enqueue(event, false);
+    }
+    void this.open();
+  }
+
+  /** Subscribes to connection events; returns a function that removes the listener. */
+  on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
+    this.listeners[event].add(listener);
+    return () => this.listeners[event].delete(listener);
+  }
+
+  private emit<K extends keyof ClientEvents>(event: K, ...args: Parameters<ClientEvents[K]>): void {
+    for (const l of this.listeners[event]) {
+      try {
+        (l as (...a: Parameters<ClientEvents[K]>) => void)(...args);
+      } catch {
+        // A listener's failure is its own.
+      }
+    }
+  }
+
+  // ── publishing ──────────────────────────────────────────────────────────────
+
+  /**
+   * Queues an event and resolves with its ack once the server has durably stored it. `id` and
+   * `ts` are filled in when absent; the event is validated here first, so a bad one fails at
+   * once with `invalid_event` naming the field. Throws {@link OutboxFullError} when the outbox
+   * is full (nothing is queued then).
+   */
+  publish(event: {
+    type: string;
+    agentId?: string;
+    data: unknown;
+    id?: string;
+    ts?: number | string;
+    correlationId?: string;
+  }): Promise<Ack> {
+    if (this.closing) {
+      return Promise.reject(
+        new WardenSdkError('closed', 'client is closed: the event was not queued'),
+      );
+    }
+    const candidate = {
+      ...event,
+      id: event.id ?? newEventId(this.now()),
+      agentId: event.agentId ?? this.agentId,
+    };
+    const json = JSON.stringify(candidate);
+    const bytes = utf8Length(json);
+    const checked = validateEvent(candidate, { now: this.now(), rawBytes: bytes });
+    if (!checked.ok) {
+      const first = checked.errors[0];
+      return Promise.reject(
+        new WardenSdkError(
+          'invalid_event',
+          `invalid event${first ? `: ${first.path || '/'} ${first.message}` : ''}`,
+          { details: checked.errors },
+        ),
+      );
+    }
+    try {
+      return this.enqueue(checked.event, true).promise;
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  private enqueue(event: WardenEvent, spool: boolean): Entry {
+    const existing = this.outbox.get(event.id);
+    if (existing) return existing;
+    const json = JSON.stringify(event);
+    const bytes = utf8Length(json);
+    if (this.outbox.size >= this.maxEvents) throw new OutboxFullError('events', this.maxEvents);
+    if (this.outboxBytes + bytes > this.maxBytes) throw new OutboxFullError('bytes', this.maxBytes);
+    if (spool) this.spool?.append(event);
+    let resolve!: (a: Ack) => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<Ack>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Callers that fire and forget must not see unhandled rejections: errors also go to 'error'.
+    promise.catch(() => undefined);
+    const entry: Entry = {
+      event,
+      json,
+      bytes,
+      ref: undefined,
+      solo: false,
+      promise,
+      resolve,
+      reject,
+    };
+    this.outbox.set(event.id, entry);
+    this.outboxBytes += bytes;
+    this.pump();
+    return entry;
+  }
+
+  /** `agent_status_update`. */
+  status(
+    status: AgentStatus,
+    opts: { message?: string; meta?: Record<string, unknown> } = {},
+  ): Promise<Ack> {
+    return this.publish({ type: 'agent_status_update', data: { status, ...opts } });
+  }
+
+  /** `task_assigned`. */
+  taskAssigned(
+    taskId: string,
+    opts: { name?: string; queue?: string; priority?: number } = {},
+  ): Promise<Ack> {
+    return this.publish({ type: 'task_assigned', data: { taskId, ...opts } });
+  }
+
+  /** `task_completed`. */
+  taskCompleted(
+    taskId: string,
+    opts: { success: boolean; durationMs?: number; error?: string; result?: unknown },
+  ): Promise<Ack> {
+    return this.publish({ type: 'task_completed', data: { taskId, ...opts } });
+  }
+
+  /** `error_occurred`, from an `Error` (its name, message and stack) or plain fields. */
+  error(
+    err: Error | { errorType: string; message: string; stack?: string },
+    opts: { taskId?: string; fatal?: boolean; fingerprint?: string } = {},
+  ): Promise<Ack> {
+    const base =
+      err instanceof Error
+        ? {
+            errorType: err.name || 'Error',
+            message: err.message || String(err),
+            ...(err.stack ? { stack: err.stack } : {}),
+          }
+        : err;
+    return this.publish({ type: 'error_occurred', data: { ...base, ...opts } });
+  }
+
+  /** `metric_update`: `{ cpu_percent: 12, memory_mb: 512, … }`. */
+  metrics(metrics: Record<string, number>): Promise<Ack> {
+    return this.publish({ type: 'metric_update', data: { metrics } });
+  }
+
+  /** Sends what the outbox holds, in order, as long as frames may be in flight. */
+  private pump(): void {
+    if (!this.connected || !this.ws) return;
+    while (this.inFlight.size < this.maxInFlight) {
+      const batch: Entry[] = [];
+      let bytes = 0;
+      for (const e of this.outbox.values()) {
+        if (e.ref !== undefined) continue;
+        if (e.solo && batch.length > 0) break;
+        if (
+          batch.length > 0 &&
+          (batch.length >= this.maxBatch || bytes + e.bytes > MAX_BATCH_BYTES)
+        )
+          break;
+        batch.push(e);
+        bytes += e.bytes;
+        if (e.solo) break;
+      }
+      if (batch.length === 0) return;
+      const ref = `p${this.nextRef++}`;
+      for (const e of batch) e.ref = ref;
+      this.inFlight.set(
+        ref,
+        batch.map((e) => e.event.id),
+      );
+      this.send(`{"op":"publish","ref":"${ref}","events":[${batch.map((e) => e.json).join(',')}]}`);
+    }
+  }
+
+  private onAck(ref: string | undefined, acks: Ack[]): void {
+    if (ref !== undefined) this.inFlight.delete(ref);
+    const done: string[] = [];
+    for (const a of acks) {
+      const e = this.outbox.get(a.id);
+      if (!e) continue;
+      this.outbox.delete(a.id);
+      this.outboxBytes -= e.bytes;
+      done.push(a.id);
+      this.acked++;
+      e.resolve(a);
+    }
+    this.spool?.ack(done);
+    this.pump();
+  }
+
+  private onPublishError(
+    ref: string,
+    code: string,
+    message: string,
+    details?: ValidationIssue[],
+  ): void {
+    const ids = this.inFlight.get(ref) ?? [];
+    this.inFlight.delete(ref);
+    const entries = ids.map((id) => this.outbox.get(id)).filter((e): e is Entry => e !== undefined);
+    if (PERMANENT.has(code) && entries.length > 1) {
+      // One bad event refuses its whole batch: send each alone to find it.
+      for (const e of entries) {
+        e.ref = undefined;
+        e.solo = true;
+      }
+    } else if (PERMANENT.has(code)) {
+      const dropped: string[] = [];
+      for (const e of entries) {
+        this.outbox.delete(e.event.id);
+        this.outboxBytes -= e.bytes;
+        dropped.push(e.event.id);
+        this.rejected++;
+        const err = new WardenSdkError(code, `server refused event ${e.event.id}: ${message}`, {
+          ...(details ? { details } : {}),
+        });
+        e.reject(err);
+        this.emit('error', err);
+      }
+      this.spool?.ack(dropped);
+    } else {
+      // unavailable, rate_limited, …: the same events again after a pause.
+      for (const e of entries) e.ref = undefined;
+      this.emit('error', new WardenSdkError(code, `publish failed, retrying: ${message}`));
+      setTimeout(() => this.pump(), this.backoff.next());
+      return;
+    }
+    this.pump();
+  }
+
+  /** Unacked events. */
+  pending(): number {
+    return this.outbox.size;
+  }
+
+  stats(): ClientStats {
+    return {
+      connected: this.connected,
+      pending: this.outbox.size,
+      pendingBytes: this.outboxBytes,
+      acked: this.acked,
+      rejected: this.rejected,
+      reconnects: this.reconnects,
+    };
+  }
+
+  /**
+   * Resolves when every event queued before the call is acked or refused; rejects with
+   * `timeout` after `timeoutMs` (events stay queued and keep being retried).
+   */
+  async flush(opts: { timeoutMs?: number } = {}): Promise<void> {
+    const waiting = [...this.outbox.values()].map((e) => e.promise.catch(() => undefined));
+    if (waiting.length === 0) return;
+    const all = Promise.all(waiting).then(() => undefined);
+    if (opts.timeoutMs === undefined) return all;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new WardenSdkError(
+              'timeout',
+              `flush timed out after ${opts.timeoutMs} ms with ${this.outbox.size} events unacked`,
+            ),
+          ),
+        opts.timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([all, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ── subscriptions ───────────────────────────────────────────────────────────
+
+  /**
+   * Receives stored events of `topics` (`events`, `agent:<id>`, `type:<type>`) in seq order,
+   * once each. With `since`, stored events after it come first; without, live events only.
+   * After a reconnect the stream resumes after the last seq handed to `handler`, with no gap
+   * and no duplicate. Returns a function that ends the subscription.
+   */
+  subscribe(topics: string[], handler: EventHandler, opts: { since?: number } = {}): () => void {
+    const parsed = topics.map((t) => {
+      const p = parseTopic(t);
+      if (typeof p === 'string') throw new WardenSdkError('invalid_request', p);
+      return p;
+    });
+    const sub: Subscription = { topics, parsed, handler, cursor: opts.since };
+    this.subs.add(sub);
+    if (this.connected) this.sendSubscribe([sub], topics, opts.since);
+    return () => {
+      if (!this.subs.delete(sub)) return;
+      const still = new Set([...this.subs].flatMap((s) => s.topics));
+      const gone = topics.filter((t) => !still.has(t));
+      if (gone.length > 0 && this.connected) {
+        this.send(JSON.stringify({ op: 'unsubscribe', topics: gone }));
+      }
+    };
+  }
+
+  private sendSubscribe(subs: Subscription[], topics: string[], since: number | undefined): void {
+    this.awaitingHead.push(subs);
+    this.send(
+      JSON.stringify(
+        since === undefined ? { op: 'subscribe', topics } : { op: 'subscribe', topics, since },
+      ),
+    );
+  }
+
+  /** After a (re)connect: one subscribe for every topic, from the lowest resume point. */
+  private resubscribe(): void {
+    if (this.subs.size === 0) return;
+    const subs = [...this.subs];
+    const topics = [...new Set(subs.flatMap((s) => s.topics))];
+    const cursors = subs.map((s) => s.cursor).filter((c): c is number => c !== undefined);
+    this.sendSubscribe(subs, topics, cursors.length > 0 ? Math.min(...cursors) : undefined);
+  }
+
+  private onEvent(seq: number, event: StoredEvent): void {
+    for (const sub of this.subs) {
+      if (sub.cursor !== undefined && seq <= sub.cursor) continue;
+      if (!sub.parsed.some((t) => topicMatches(t, event.agentId, event.type))) continue;
+      // Before the subscribed reply a subscription without `since` takes live events only.
+      if (sub.cursor === undefined) continue;
+      sub.cursor = seq;
+      try {
+        sub.handler(event);
+      } catch (err) {
+        this.emit('error', err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  }
+
+  // ── connection ──────────────────────────────────────────────────────────────
+
+  private async open(): Promise<void> {
+    if (this.closed) return;
+    let token: string | undefined;
+    try {
+      token = typeof this.tokenSource === 'function' ? await this.tokenSource() : this.tokenSource;
+    } catch (err) {
+      this.emit(
+        'error',
+        new WardenSdkError('unauthorized', `token source failed: ${(err as Error).message}`, {
+          cause: err,
+        }),
+      );
+      this.scheduleReconnect();
+      return;
+    }
+    const { ctor, headers } = await this.factory;
+    if (this.closed) return;
+    let ws: WebSocketLike;
+    try {
+      if (token && !headers) {
+        ws = new ctor(`${this.wsUrl}?token=${encodeURIComponent(token)}`);
+      } else {
+        ws = new ctor(
+          this.wsUrl,
+          token ? { headers: { authorization: `Bearer ${token}` } } : undefined,
+        );
+      }
+    } catch (err) {
+      this.emit('error', err as Error);
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener('open', () => {
+      if (this.ws !== ws) return;
+      this.connected = true;
+      this.backoff.reset();
+      this.emit('connected');
+      this.resubscribe();
+      this.pump();
+      if (this.heartbeatMs > 0 && this.agentId) {
+        const agentId = this.agentId;
+        this.heartbeatTimer = setInterval(
+          () => this.send(JSON.stringify({ op: 'heartbeat', agentId })),
+          this.heartbeatMs,
+        );
+        (this.heartbeatTimer as { unref?: () => void }).unref?.();
+      }
+    });
+    ws.addEventListener('message', (ev) => {
+      if (this.ws === ws) this.onFrame(ev.data);
+    });
+    ws.addEventListener('error', () => {
+      // The close event follows with the code; nothing to do here.
+    });
+    ws.addEventListener('close', (ev) => {
+      if (this.ws !== ws) return;
+      this.onClose(ev.code, ev.reason);
+    });
+  }
+
+  private onFrame(data: unknown): void {
+    let frame: Record<string, unknown>;
+    try {
+      frame = JSON.parse(typeof data === 'string' ? data : String(data)) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    switch (frame.op) {
+      case 'ack':
+        this.onAck(frame.ref as string | undefined, frame.acks as Ack[]);
+        break;
+      case 'event':
+        this.onEvent(frame.seq as number, frame.event as StoredEvent);
+        break;
+      case 'subscribed': {
+        const subs = this.awaitingHead.shift() ?? [];
+        for (const s of subs) if (s.cursor === undefined) s.cursor = frame.head as number;
+        break;
+      }
+      case 'error': {
+        const ref = frame.ref as string | undefined;
+        if (ref !== undefined && this.inFlight.has(ref)) {
+          this.onPublishError(
+            ref,
+            frame.code as string,
+            frame.message as string,
+            frame.details as ValidationIssue[] | undefined,
+          );
+        } else {
+          this.emit('error', new WardenSdkError(frame.code as string, String(frame.message)));
+        }
+        break;
+      }
+    }
+  }
+
+  private onClose(code: number, reason: string): void {
+    const wasConnected = this.connected;
+    this.connected = false;
+    this.ws = undefined;
+    clearInterval(this.heartbeatTimer);
+    // Whatever was in flight is sent again after the reconnect (the server dedupes by id).
+    for (const e of this.outbox.values()) e.ref = undefined;
+    this.inFlight.clear();
+    this.awaitingHead.length = 0;
+    if (wasConnected) this.emit('disconnected', { code, reason });
+    if (!this.closing) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    const delay = this.backoff.next();
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.reconnects++;
+      void this.open();
+    }, delay);
+  }
+
+  private send(text: string): void {
+    if (this.ws && this.ws.readyState === OPEN) this.ws.send(text);
+  }
+
+  /**
+   * Waits (up to `closeTimeoutMs`) for every queued event to be acked, then closes. Events
+   * still unacked are rejected with `closed`, and stay in the spool when there is one.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    try {
+      await this.flush({ timeoutMs: this.closeTimeoutMs });
+    } catch {
+      // Reported below through the rejected events.
+    }
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.heartbeatTimer);
+    const left = [...this.outbox.values()];
+    this.outbox.clear();
+    this.outboxBytes = 0;
+    for (const e of left) {
+      e.reject(new WardenSdkError('closed', `client closed before event ${e.event.id} was acked`));
+    }
+    const ws = this.ws;
+    this.ws = undefined;
+    this.connected = false;
+    ws?.close(1000, 'client closed');
+    this.spool?.close();
+  }
+}
+
+async function resolveWebSocket(
+  options: ConnectOptions,
+): Promise<{ ctor: WebSocketFactory; headers: boolean }> {
+  if (options.WebSocket)
+    return { ctor: options.WebSocket, headers: options.tokenInQuery === false };
+  const global = (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
+  if (global && options.tokenInQuery !== false) return { ctor: global, headers: false };
+  // Node without a global WebSocket: the `ws` package, which takes headers.
+  const mod = (await import('ws')) as unknown as { default: WebSocketFactory };
+  return { ctor: mod.default, headers: options.tokenInQuery !== true };
+}
