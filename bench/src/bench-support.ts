@@ -475,7 +475,14 @@ export interface WardenProcess extends ServerProcess {
  * store). Ready once `<data-dir>/server.json` appears (written after listen).
  */
 export async function startWarden(
-  opts: { nodeArgs?: string[]; inspect?: boolean; databaseUrl?: string } = {},
+  opts: {
+    nodeArgs?: string[];
+    inspect?: boolean;
+    databaseUrl?: string;
+    redisUrl?: string;
+    /** A Warden config file (else BENCH_WARDEN_CONFIG, when set). */
+    configFile?: string;
+  } = {},
 ): Promise<WardenProcess> {
   const dataDir = makeTempDir('warden');
   const logFile = join(dataDir, 'server.log');
@@ -496,8 +503,11 @@ export async function startWarden(
         '--port',
         '0',
         ...(opts.databaseUrl ? ['--database-url', opts.databaseUrl] : []),
+        ...(opts.redisUrl ? ['--redis-url', opts.redisUrl] : []),
         // BENCH_WARDEN_CONFIG: a Warden config file for the server under test.
-        ...(process.env.BENCH_WARDEN_CONFIG ? ['--config', process.env.BENCH_WARDEN_CONFIG] : []),
+        ...((opts.configFile ?? process.env.BENCH_WARDEN_CONFIG)
+          ? ['--config', (opts.configFile ?? process.env.BENCH_WARDEN_CONFIG)!]
+          : []),
       ],
       { cwd: dataDir, env, stdio: ['ignore', fd, fd] },
     ),

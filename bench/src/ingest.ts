@@ -1,10 +1,13 @@
 /**
- * `npm run bench:ingest [-- --store sqlite|postgres] [--pg-url URL]`: Warden's durable
+ * `npm run bench:ingest [-- --store sqlite|postgres] [--pg-url URL] [--redis [--redis-url URL]]`: Warden's durable
  * WebSocket ingest against the storage limit (raw batched inserts into the same table) and the
  * naive design (one autocommitted INSERT per HTTP request), on SQLite (default) or PostgreSQL.
  * Every server and every load generator runs in its own process; see bench/RESULTS.md.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import BetterSqlite3 from 'better-sqlite3';
 import {
   DEFAULT_PG_URL,
@@ -29,6 +32,7 @@ import {
 } from './bench-support.js';
 import type { IngestResult, IngestTask } from './ingest-load.js';
 import type { LimitRun, LimitTask } from './ingest-limit.js';
+import type { RedisLimitRun, RedisLimitTask } from './redis-limit.js';
 
 const CONNECTIONS = 100;
 const WINDOW = 1000;
@@ -45,6 +49,8 @@ const { values: args } = parseArgs({
   options: {
     store: { type: 'string', default: 'sqlite' },
     'pg-url': { type: 'string' },
+    redis: { type: 'boolean', default: false },
+    'redis-url': { type: 'string' },
   },
 });
 if (args.store !== 'sqlite' && args.store !== 'postgres') {
@@ -52,6 +58,10 @@ if (args.store !== 'sqlite' && args.store !== 'postgres') {
 }
 const STORE: StoreKind = args.store;
 const PG_URL = args['pg-url'] ?? process.env.BENCH_PG_URL ?? DEFAULT_PG_URL;
+const REDIS = args.redis || args['redis-url'] !== undefined;
+const REDIS_URL = args['redis-url'] ?? process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Most throughput the Redis stream may cost against the store alone (issue target). */
+const TARGET_REDIS_COST = 0.15;
 
 const GENERATOR_TIMEOUT = 120_000;
 
@@ -127,14 +137,29 @@ async function verifyWarden(
   return problems;
 }
 
-/** One Warden run: a fresh server (on PostgreSQL: in its own fresh schema, dropped after). */
-async function wardenRun(task: (w: WardenProcess, token: string) => IngestTask) {
+/**
+ * One Warden run: a fresh server (on PostgreSQL: in its own fresh schema, dropped after; with
+ * `redis`: streaming to Redis under a fresh prefix, whose stream is checked, then deleted).
+ */
+async function wardenRun(
+  task: (w: WardenProcess, token: string) => IngestTask,
+  opts: { redis?: boolean } = {},
+) {
   await quiet('a Warden run');
   const schema = STORE === 'postgres' ? freshPgSchema(PG_URL, 'warden') : undefined;
+  const prefix = opts.redis ? `warden-bench-${process.pid}-${Date.now().toString(36)}:` : undefined;
+  let configDir: string | undefined;
   try {
-    const w = await startWarden(
-      schema !== undefined ? { databaseUrl: withSchema(PG_URL, schema) } : {},
-    );
+    let configFile: string | undefined;
+    if (prefix !== undefined) {
+      configDir = makeTempDir('config');
+      configFile = join(configDir, 'warden.yaml');
+      writeFileSync(configFile, `redis:\n  prefix: "${prefix}"\n`);
+    }
+    const w = await startWarden({
+      ...(schema !== undefined ? { databaseUrl: withSchema(PG_URL, schema) } : {}),
+      ...(prefix !== undefined ? { redisUrl: REDIS_URL, configFile } : {}),
+    });
     try {
       const token = w.token('agent', '*');
       const r = await runGenerator<IngestResult>(
@@ -143,13 +168,53 @@ async function wardenRun(task: (w: WardenProcess, token: string) => IngestTask) 
         GENERATOR_TIMEOUT,
       );
       await w.stop();
-      return { r, problems: await verifyWarden(w, r, schema) };
+      const problems = await verifyWarden(w, r, schema);
+      if (prefix !== undefined) problems.push(...(await verifyStream(prefix, r)));
+      return { r, problems };
     } finally {
       await w.stop();
       removeTempDir(w.dataDir);
     }
   } finally {
     if (schema !== undefined) await dropPgSchema(schema);
+    if (configDir !== undefined) removeTempDir(configDir);
+    if (prefix !== undefined) await deleteRedisKeys(prefix);
+  }
+}
+
+/**
+ * The stream after a run: its newest entry is the highest acked seq, and it holds every acked
+ * event up to the `MAXLEN ~` trim (Warden's default 1,000,000; approximate trimming keeps a
+ * little more).
+ */
+async function verifyStream(prefix: string, r: IngestResult): Promise<string[]> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true });
+  await redis.connect();
+  try {
+    const key = `${prefix}events`;
+    const len = await redis.xlen(key);
+    const last = (await redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0];
+    const problems: string[] = [];
+    const expected = Math.min(r.ackedTotal, 1_000_000);
+    if (len < expected || len > r.ackedTotal) {
+      problems.push(`stream holds ${len} entries; ${r.ackedTotal} were acked (trim at 1,000,000)`);
+    }
+    if (last !== `${r.maxSeq}-0`) problems.push(`newest stream entry ${last} ≠ ${r.maxSeq}-0`);
+    return problems;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true });
+  try {
+    await redis.connect();
+    await redis.del(`${prefix}events`, `${prefix}events:head`);
+  } catch {
+    // Nothing to clean when Redis is gone.
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -170,6 +235,81 @@ async function durabilityLine(): Promise<string> {
   );
 }
 
+/**
+ * `--redis`: the same saturation load against Warden on the store alone and Warden streaming
+ * every commit to Redis, alternated (A B A B) so drift on a shared machine hits both alike,
+ * beside the Redis limit (pipelined XADD through ioredis) measured in the same run.
+ */
+async function redisMain(started: number): Promise<void> {
+  await quiet('the Redis limit');
+  const key = `warden-bench-limit-${process.pid}`;
+  const limitRuns: RedisLimitRun[] = [];
+  for (const batch of [1000, 5000]) {
+    limitRuns.push(
+      await runGenerator<RedisLimitRun>(
+        'redis-limit.js',
+        { url: REDIS_URL, key, maxLen: 1_000_000, batch, seconds: 5 } satisfies RedisLimitTask,
+        GENERATOR_TIMEOUT,
+      ),
+    );
+  }
+  for (const l of limitRuns) {
+    console.log(
+      `redis limit (pipelined XADD MAXLEN ~ through ioredis, ${l.batch} per pipeline): ${fmt(l.eventsPerSec)} events/s; ` +
+        `pipeline ${latencyLine(l.pipeline)}; client CPU ${l.cpuSec.toFixed(2)} s over ${l.wallSec.toFixed(1)} s`,
+    );
+  }
+  const redisLimit = Math.max(...limitRuns.map((l) => l.eventsPerSec));
+
+  const saturation = (w: WardenProcess, token: string): IngestTask => ({
+    mode: 'warden-closed',
+    port: w.port,
+    token,
+    serverPid: w.pid,
+    connections: CONNECTIONS,
+    window: WINDOW,
+    warmupMs: 3000,
+    measureMs: 15_000,
+  });
+  const alone: number[] = [];
+  const streamed: number[] = [];
+  for (let round = 1; round <= 2; round++) {
+    for (const withRedis of [false, true]) {
+      const run = await wardenRun(saturation, { redis: withRedis });
+      describe(
+        `warden ${STORE}${withRedis ? ' + redis stream' : ' alone'}, round ${round} (${CONNECTIONS} publishers, ${WINDOW} unacked each)`,
+        run.r,
+      );
+      for (const p of run.problems) console.log(`  PROBLEM: ${p}`);
+      (withRedis ? streamed : alone).push(run.r.eventsPerSec);
+    }
+  }
+  const best = (xs: number[]) => Math.max(...xs);
+  const a = best(alone);
+  const b = best(streamed);
+  const cost = 1 - b / a;
+  console.log(
+    `targets: the Redis stream costs ≤${TARGET_REDIS_COST * 100}% of ${STORE}-only throughput: ` +
+      `${fmt(b)} vs ${fmt(a)} events/s (best of 2 each) = ${(cost * 100).toFixed(1)}% ${verdict(cost <= TARGET_REDIS_COST)}; ` +
+      `${((b / redisLimit) * 100).toFixed(0)}% of the Redis limit`,
+  );
+  console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const round2 = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
+  console.log(
+    JSON.stringify({
+      bench: 'ingest',
+      store: STORE,
+      redis: true,
+      warden_events_per_s: Math.round(b),
+      store_only_events_per_s: Math.round(a),
+      redis_limit_events_per_s: Math.round(redisLimit),
+      ratio_vs_store_only: round2(b / a),
+      ratio_vs_redis_limit: round2(b / redisLimit),
+      redis_cost: round2(cost),
+    }),
+  );
+}
+
 async function main(): Promise<void> {
   installCleanup();
   const started = Date.now();
@@ -179,6 +319,11 @@ async function main(): Promise<void> {
     `ingest: ${CONNECTIONS} publishers, one event per frame, up to ${WINDOW} unacked each; ` +
       (await durabilityLine()),
   );
+  if (REDIS) {
+    console.log(`redis: ${redactUrl(REDIS_URL)}; "rest of machine" includes redis-server`);
+    await redisMain(started);
+    return;
+  }
 
   // (a) The storage limit.
   await quiet('the storage limit');
