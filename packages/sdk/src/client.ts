@@ -12,6 +12,7 @@ import {
   type WardenEvent,
 } from '@warden/protocol';
 import { Backoff, type ReconnectOptions } from './backoff.js';
+import { systemClock, type Clock } from './clock.js';
 import { OutboxFullError, WardenSdkError } from './errors.js';
 import { newEventId } from './event-id.js';
 import type { Spool } from './spool.js';
@@ -62,7 +63,12 @@ export interface ConnectOptions {
   reconnect?: ReconnectOptions;
   /** Longest `close()` waits for acks. @defaultValue 5000 */
   closeTimeoutMs?: number;
-  /** Injected for tests. @defaultValue Date.now */
+  /**
+   * Time and timers (heartbeats, reconnect backoff, publish retries, flush timeouts), injected
+   * so tests drive them exactly. @defaultValue the system clock
+   */
+  clock?: Clock;
+  /** Only the time (timers stay real); `clock` wins when both are given. @defaultValue Date.now */
   now?: () => number;
   /** Injected for tests (backoff jitter). @defaultValue Math.random */
   random?: () => number;
@@ -152,8 +158,10 @@ export class WardenClient {
   readonly agentId: string | undefined;
   private readonly wsUrl: string;
   private readonly tokenSource: ConnectOptions['token'];
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly backoff: Backoff;
+  /** Pauses after `unavailable` / `rate_limited`; reset by the next ack. */
+  private readonly retryBackoff: Backoff;
   private readonly maxEvents: number;
   private readonly maxBytes: number;
   private readonly maxInFlight: number;
@@ -170,8 +178,8 @@ export class WardenClient {
   private readonly inFlight = new Map<string, string[]>();
   private nextRef = 1;
   private readonly subs = new Set<Subscription>();
-  /** Subscriptions waiting for the `subscribed` reply of the frame that carried them. */
-  private readonly awaitingHead: Subscription[][] = [];
+  /** Subscribe frames awaiting their reply (`subscribed` or `error`): ref → subscription. */
+  private readonly awaitingReply = new Map<string, Subscription>();
   private readonly listeners: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = {
     connected: new Set(),
     disconnected: new Set(),
@@ -182,8 +190,11 @@ export class WardenClient {
   private connected = false;
   private closing = false;
   private closed = false;
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private reconnectTimer: unknown;
+  private heartbeatTimer: unknown;
+  /** Set while publishing pauses after a retryable refusal. */
+  private retryTimer: unknown;
+  private everConnected = false;
   private acked = 0;
   private rejected = 0;
   private reconnects = 0;
@@ -196,8 +207,10 @@ export class WardenClient {
     this.wsUrl = url.replace(/^http/, 'ws').replace(/\/+$/, '').replace(/\/ws$/, '') + '/ws';
     this.tokenSource = options.token ?? env('WARDEN_TOKEN');
     this.agentId = options.agentId ?? env('WARDEN_AGENT_ID');
-    this.now = options.now ?? Date.now;
+    this.clock =
+      options.clock ?? (options.now ? { ...systemClock, now: options.now } : systemClock);
     this.backoff = new Backoff(options.reconnect, options.random);
+    this.retryBackoff = new Backoff(options.reconnect, options.random);
     this.maxEvents = options.outbox?.maxEvents ?? 10_000;
     this.maxBytes = options.outbox?.maxBytes ?? 16 * 1024 * 1024;
     this.maxInFlight = options.maxInFlightFrames ?? 8;
@@ -252,12 +265,12 @@ export class WardenClient {
     }
     const candidate = {
       ...event,
-      id: event.id ?? newEventId(this.now()),
+      id: event.id ?? newEventId(this.clock.now()),
       agentId: event.agentId ?? this.agentId,
     };
     const json = JSON.stringify(candidate);
     const bytes = utf8Length(json);
-    const checked = validateEvent(candidate, { now: this.now(), rawBytes: bytes });
+    const checked = validateEvent(candidate, { now: this.clock.now(), rawBytes: bytes });
     if (!checked.ok) {
       const first = checked.errors[0];
       return Promise.reject(
@@ -331,7 +344,11 @@ export class WardenClient {
     return this.publish({ type: 'task_completed', data: { taskId, ...opts } });
   }
 
-  /** `error_occurred`, from an `Error` (its name, message and stack) or plain fields. */
+  /**
+   * `error_occurred`, from an `Error` (its name, message and stack) or plain fields. From an
+   * `Error`, fields past the protocol's caps (name 256, message 16,384 characters, stack kept
+   * under 32 KiB) are shortened, so that a report of a huge error still goes out.
+   */
   error(
     err: Error | { errorType: string; message: string; stack?: string },
     opts: { taskId?: string; fatal?: boolean; fingerprint?: string } = {},
@@ -339,9 +356,9 @@ export class WardenClient {
     const base =
       err instanceof Error
         ? {
-            errorType: err.name || 'Error',
-            message: err.message || String(err),
-            ...(err.stack ? { stack: err.stack } : {}),
+            errorType: cut(err.name || 'Error', 256),
+            message: cut(err.message || String(err), 16_384),
+            ...(err.stack ? { stack: cut(err.stack, 32_768) } : {}),
           }
         : err;
     return this.publish({ type: 'error_occurred', data: { ...base, ...opts } });
@@ -354,7 +371,7 @@ export class WardenClient {
 
   /** Sends what the outbox holds, in order, as long as frames may be in flight. */
   private pump(): void {
-    if (!this.connected || !this.ws) return;
+    if (!this.connected || !this.ws || this.retryTimer !== undefined) return;
     while (this.inFlight.size < this.maxInFlight) {
       const batch: Entry[] = [];
       let bytes = 0;
@@ -393,6 +410,7 @@ export class WardenClient {
       this.acked++;
       e.resolve(a);
     }
+    this.retryBackoff.reset();
     this.spool?.ack(done);
     this.pump();
   }
@@ -427,10 +445,20 @@ export class WardenClient {
       }
       this.spool?.ack(dropped);
     } else {
-      // unavailable, rate_limited, …: the same events again after a pause.
+      // unavailable, rate_limited, …: the same events again after a pause, during which
+      // nothing new is sent either (the server just said it cannot take more).
       for (const e of entries) e.ref = undefined;
-      this.emit('error', new WardenSdkError(code, `publish failed, retrying: ${message}`));
-      setTimeout(() => this.pump(), this.backoff.next());
+      const delay = this.retryBackoff.next();
+      this.emit(
+        'error',
+        new WardenSdkError(code, `publish failed, retrying in ${delay} ms: ${message}`),
+      );
+      if (this.retryTimer === undefined) {
+        this.retryTimer = this.clock.setTimeout(() => {
+          this.retryTimer = undefined;
+          this.pump();
+        }, delay);
+      }
       return;
     }
     this.pump();
@@ -460,24 +488,25 @@ export class WardenClient {
     const waiting = [...this.outbox.values()].map((e) => e.promise.catch(() => undefined));
     if (waiting.length === 0) return;
     const all = Promise.all(waiting).then(() => undefined);
-    if (opts.timeoutMs === undefined) return all;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeoutMs = opts.timeoutMs;
+    if (timeoutMs === undefined) return all;
+    let timer: unknown;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+      timer = this.clock.setTimeout(
         () =>
           reject(
             new WardenSdkError(
               'timeout',
-              `flush timed out after ${opts.timeoutMs} ms with ${this.outbox.size} events unacked`,
+              `flush timed out after ${timeoutMs} ms with ${this.outbox.size} events unacked`,
             ),
           ),
-        opts.timeoutMs,
+        timeoutMs,
       );
     });
     try {
       await Promise.race([all, timeout]);
     } finally {
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
     }
   }
 
@@ -497,7 +526,7 @@ export class WardenClient {
     });
     const sub: Subscription = { topics, parsed, handler, cursor: opts.since };
     this.subs.add(sub);
-    if (this.connected) this.sendSubscribe([sub], topics, opts.since);
+    if (this.connected) this.sendSubscribe(sub, this.lowestCursor(sub));
     return () => {
       if (!this.subs.delete(sub)) return;
       const still = new Set([...this.subs].flatMap((s) => s.topics));
@@ -508,22 +537,50 @@ export class WardenClient {
     };
   }
 
-  private sendSubscribe(subs: Subscription[], topics: string[], since: number | undefined): void {
-    this.awaitingHead.push(subs);
-    this.send(
-      JSON.stringify(
-        since === undefined ? { op: 'subscribe', topics } : { op: 'subscribe', topics, since },
-      ),
-    );
+  /**
+   * The `since` for a subscription joining a live connection. A `subscribe` with `since`
+   * restarts the connection's one stream for all its topics from there, so it must not start
+   * past what another subscription still needs: it goes from the lowest resume point, and
+   * each subscription drops the seqs it has already handed on.
+   */
+  private lowestCursor(sub: Subscription): number | undefined {
+    if (sub.cursor === undefined) return undefined;
+    let since = sub.cursor;
+    for (const s of this.subs) if (s.cursor !== undefined && s.cursor < since) since = s.cursor;
+    return since;
   }
 
-  /** After a (re)connect: one subscribe for every topic, from the lowest resume point. */
+  private sendSubscribe(sub: Subscription, since: number | undefined): void {
+    const ref = `s${this.nextRef++}`;
+    this.awaitingReply.set(ref, sub);
+    const frame = { op: 'subscribe', ref, topics: sub.topics };
+    this.send(JSON.stringify(since === undefined ? frame : { ...frame, since }));
+  }
+
+  /**
+   * After a (re)connect: one subscribe frame per subscription, so that a refused one (say, a
+   * topic this token may not read) is told apart and does not take the others down. Live-only
+   * ones go first, then by descending resume point: every frame with `since` restarts the
+   * stream for all topics so far, so the last one, from the lowest point, covers them all.
+   */
   private resubscribe(): void {
-    if (this.subs.size === 0) return;
-    const subs = [...this.subs];
-    const topics = [...new Set(subs.flatMap((s) => s.topics))];
-    const cursors = subs.map((s) => s.cursor).filter((c): c is number => c !== undefined);
-    this.sendSubscribe(subs, topics, cursors.length > 0 ? Math.min(...cursors) : undefined);
+    const order = [...this.subs].sort((a, b) => (b.cursor ?? Infinity) - (a.cursor ?? Infinity));
+    for (const sub of order) this.sendSubscribe(sub, sub.cursor);
+  }
+
+  /** The server refused a subscribe frame: a permanent refusal ends that subscription. */
+  private onSubscribeError(sub: Subscription, frame: Record<string, unknown>): void {
+    const code = String(frame.code);
+    const permanent = PERMANENT.has(code);
+    if (permanent) this.subs.delete(sub);
+    this.emit(
+      'error',
+      new WardenSdkError(
+        code,
+        `subscription to ${sub.topics.join(', ')} refused${permanent ? ' and ended' : ''}: ${String(frame.message)}`,
+        Array.isArray(frame.details) ? { details: frame.details as ValidationIssue[] } : {},
+      ),
+    );
   }
 
   private onEvent(seq: number, event: StoredEvent): void {
@@ -579,18 +636,13 @@ export class WardenClient {
     ws.addEventListener('open', () => {
       if (this.ws !== ws) return;
       this.connected = true;
+      if (this.everConnected) this.reconnects++;
+      this.everConnected = true;
       this.backoff.reset();
       this.emit('connected');
       this.resubscribe();
       this.pump();
-      if (this.heartbeatMs > 0 && this.agentId) {
-        const agentId = this.agentId;
-        this.heartbeatTimer = setInterval(
-          () => this.send(JSON.stringify({ op: 'heartbeat', agentId })),
-          this.heartbeatMs,
-        );
-        (this.heartbeatTimer as { unref?: () => void }).unref?.();
-      }
+      this.heartbeat();
     });
     ws.addEventListener('message', (ev) => {
       if (this.ws === ws) this.onFrame(ev.data);
@@ -602,6 +654,17 @@ export class WardenClient {
       if (this.ws !== ws) return;
       this.onClose(ev.code, ev.reason);
     });
+  }
+
+  /** One heartbeat now (the server marks the agent seen at once), then one per period. */
+  private heartbeat(): void {
+    const agentId = this.agentId;
+    if (this.heartbeatMs <= 0 || !agentId || !this.connected) return;
+    this.send(JSON.stringify({ op: 'heartbeat', ref: 'hb', agentId }));
+    this.clock.clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = this.clock.setTimeout(() => this.heartbeat(), this.heartbeatMs);
+    // The socket keeps a Node process alive while connected; the heartbeat need not.
+    (this.heartbeatTimer as { unref?: () => void } | undefined)?.unref?.();
   }
 
   private onFrame(data: unknown): void {
@@ -619,12 +682,17 @@ export class WardenClient {
         this.onEvent(frame.seq as number, frame.event as StoredEvent);
         break;
       case 'subscribed': {
-        const subs = this.awaitingHead.shift() ?? [];
-        for (const s of subs) if (s.cursor === undefined) s.cursor = frame.head as number;
+        const ref = frame.ref as string | undefined;
+        const sub = ref !== undefined ? this.awaitingReply.get(ref) : undefined;
+        if (ref !== undefined) this.awaitingReply.delete(ref);
+        if (sub && sub.cursor === undefined && typeof frame.head === 'number') {
+          sub.cursor = frame.head;
+        }
         break;
       }
       case 'error': {
         const ref = frame.ref as string | undefined;
+        const sub = ref !== undefined ? this.awaitingReply.get(ref) : undefined;
         if (ref !== undefined && this.inFlight.has(ref)) {
           this.onPublishError(
             ref,
@@ -632,6 +700,13 @@ export class WardenClient {
             frame.message as string,
             frame.details as ValidationIssue[] | undefined,
           );
+        } else if (sub) {
+          this.awaitingReply.delete(ref!);
+          this.onSubscribeError(sub, frame);
+        } else if (ref === undefined && frame.code === 'unavailable' && this.subs.size > 0) {
+          // The server's replay from the store failed and it stopped the stream: resume.
+          this.emit('error', new WardenSdkError('unavailable', String(frame.message)));
+          this.resubscribe();
         } else {
           this.emit('error', new WardenSdkError(frame.code as string, String(frame.message)));
         }
@@ -644,21 +719,20 @@ export class WardenClient {
     const wasConnected = this.connected;
     this.connected = false;
     this.ws = undefined;
-    clearInterval(this.heartbeatTimer);
+    this.clock.clearTimeout(this.heartbeatTimer);
     // Whatever was in flight is sent again after the reconnect (the server dedupes by id).
     for (const e of this.outbox.values()) e.ref = undefined;
     this.inFlight.clear();
-    this.awaitingHead.length = 0;
+    this.awaitingReply.clear();
     if (wasConnected) this.emit('disconnected', { code, reason });
     if (!this.closing) this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
-    if (this.closed || this.reconnectTimer) return;
+    if (this.closed || this.reconnectTimer !== undefined) return;
     const delay = this.backoff.next();
-    this.reconnectTimer = setTimeout(() => {
+    this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.reconnects++;
       void this.open();
     }, delay);
   }
@@ -680,8 +754,10 @@ export class WardenClient {
       // Reported below through the rejected events.
     }
     this.closed = true;
-    clearTimeout(this.reconnectTimer);
-    clearInterval(this.heartbeatTimer);
+    this.clock.clearTimeout(this.reconnectTimer);
+    this.clock.clearTimeout(this.heartbeatTimer);
+    this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     const left = [...this.outbox.values()];
     this.outbox.clear();
     this.outboxBytes = 0;
@@ -694,6 +770,11 @@ export class WardenClient {
     ws?.close(1000, 'client closed');
     this.spool?.close();
   }
+}
+
+/** `s` shortened to at most `max` characters, marked with an ellipsis. */
+function cut(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
 async function resolveWebSocket(

@@ -1,6 +1,8 @@
 export { Backoff } from './backoff.js';
 export type { ReconnectOptions } from './backoff.js';
 export { WardenClient, connect } from './client.js';
+export { systemClock } from './clock.js';
+export type { Clock } from './clock.js';
 export type {
   ClientEvents,
   ClientStats,
