@@ -190,6 +190,7 @@ export class WardenClient {
   private connected = false;
   private closing = false;
   private closed = false;
+  private closePromise: Promise<void> | undefined;
   private reconnectTimer: unknown;
   private heartbeatTimer: unknown;
   /** Set while publishing pauses after a retryable refusal. */
@@ -742,16 +743,24 @@ export class WardenClient {
   }
 
   /**
-   * Waits (up to `closeTimeoutMs`) for every queued event to be acked, then closes. Events
-   * still unacked are rejected with `closed`, and stay in the spool when there is one.
+   * Waits (up to `timeoutMs`, by default `closeTimeoutMs`; 0 does not wait) for every queued
+   * event to be acked, then closes and stops every timer. Events still unacked are rejected
+   * with `closed`, and stay in the spool when there is one. Calling it again returns the same
+   * promise.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.closePromise ??= this.shutdown(opts.timeoutMs ?? this.closeTimeoutMs);
+    return this.closePromise;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
     this.closing = true;
-    try {
-      await this.flush({ timeoutMs: this.closeTimeoutMs });
-    } catch {
-      // Reported below through the rejected events.
+    if (timeoutMs > 0) {
+      try {
+        await this.flush({ timeoutMs });
+      } catch {
+        // Reported below through the rejected events.
+      }
     }
     this.closed = true;
     this.clock.clearTimeout(this.reconnectTimer);
