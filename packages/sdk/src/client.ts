@@ -48,6 +48,15 @@ export interface ConnectOptions {
   tokenInQuery?: boolean;
   /** Heartbeat period while connected; 0 turns it off. @defaultValue 10000 */
   heartbeatMs?: number;
+  /**
+   * Liveness check while connected: a `ping` every period, and a connection that answered
+   * nothing by the next one is dropped (`disconnected` with code 4000) and replaced, its
+   * unacked events sent again. Catches half-open TCP connections, which stay silent instead
+   * of closing. 0 turns it off. @defaultValue 15000
+   */
+  pingIntervalMs?: number;
+  /** Longest wait for a connection to open before it is abandoned and retried. @defaultValue 10000 */
+  connectTimeoutMs?: number;
   outbox?: {
     /** Most unacked events held. @defaultValue 10000 */
     maxEvents?: number;
@@ -167,6 +176,8 @@ export class WardenClient {
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
   private readonly heartbeatMs: number;
+  private readonly pingIntervalMs: number;
+  private readonly connectTimeoutMs: number;
   private readonly closeTimeoutMs: number;
   private readonly spool: Spool | undefined;
   private readonly factory: Promise<{ ctor: WebSocketFactory; headers: boolean }>;
@@ -193,6 +204,12 @@ export class WardenClient {
   private closePromise: Promise<void> | undefined;
   private reconnectTimer: unknown;
   private heartbeatTimer: unknown;
+  private connectTimer: unknown;
+  private pingTimer: unknown;
+  /** A ping went out and nothing has come back since. */
+  private awaitingPong = false;
+  /** What the socket's last `error` event said, for the report of a failed attempt. */
+  private socketError: string | undefined;
   /** Set while publishing pauses after a retryable refusal. */
   private retryTimer: unknown;
   private everConnected = false;
@@ -217,12 +234,15 @@ export class WardenClient {
     this.maxInFlight = options.maxInFlightFrames ?? 8;
     this.maxBatch = Math.min(options.maxBatchEvents ?? 500, DEFAULT_LIMITS.maxBatchEvents);
     this.heartbeatMs = options.heartbeatMs ?? 10_000;
+    this.pingIntervalMs = options.pingIntervalMs ?? 15_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     this.spool = options.spool;
     this.factory = resolveWebSocket(options);
     // Events an earlier run of this agent left unacked go first.
     if (this.spool) {
-      for (const event of this.spool.load()) this.enqueue(event, false);
+      // Never refused for lack of room: they were accepted once, and dropping them is loss.
+      for (const event of this.spool.load()) this.enqueue(event, false, true);
     }
     void this.open();
   }
@@ -269,7 +289,18 @@ export class WardenClient {
       id: event.id ?? newEventId(this.clock.now()),
       agentId: event.agentId ?? this.agentId,
     };
-    const json = JSON.stringify(candidate);
+    let json: string;
+    try {
+      json = JSON.stringify(candidate);
+    } catch (err) {
+      // A cycle or a BigInt in data: refused like any bad event, never thrown at the caller.
+      const message = `cannot be serialised as JSON: ${(err as Error).message}`;
+      return Promise.reject(
+        new WardenSdkError('invalid_event', `invalid event: ${message}`, {
+          details: [{ path: '/data', message }],
+        }),
+      );
+    }
     const bytes = utf8Length(json);
     const checked = validateEvent(candidate, { now: this.clock.now(), rawBytes: bytes });
     if (!checked.ok) {
@@ -289,13 +320,17 @@ export class WardenClient {
     }
   }
 
-  private enqueue(event: WardenEvent, spool: boolean): Entry {
+  private enqueue(event: WardenEvent, spool: boolean, restored = false): Entry {
     const existing = this.outbox.get(event.id);
     if (existing) return existing;
     const json = JSON.stringify(event);
     const bytes = utf8Length(json);
-    if (this.outbox.size >= this.maxEvents) throw new OutboxFullError('events', this.maxEvents);
-    if (this.outboxBytes + bytes > this.maxBytes) throw new OutboxFullError('bytes', this.maxBytes);
+    if (!restored && this.outbox.size >= this.maxEvents) {
+      throw new OutboxFullError('events', this.maxEvents);
+    }
+    if (!restored && this.outboxBytes + bytes > this.maxBytes) {
+      throw new OutboxFullError('bytes', this.maxBytes);
+    }
     if (spool) this.spool?.append(event);
     let resolve!: (a: Ack) => void;
     let reject!: (e: Error) => void;
@@ -634,9 +669,20 @@ export class WardenClient {
       return;
     }
     this.ws = ws;
+    this.socketError = undefined;
+    this.clock.clearTimeout(this.connectTimer);
+    this.connectTimer = this.clock.setTimeout(() => {
+      if (this.ws === ws && !this.connected) {
+        this.socketError = `not open within ${this.connectTimeoutMs} ms`;
+        this.abandon(ws, 1006, 'connect timeout');
+      }
+    }, this.connectTimeoutMs);
     ws.addEventListener('open', () => {
       if (this.ws !== ws) return;
+      this.clock.clearTimeout(this.connectTimer);
       this.connected = true;
+      this.awaitingPong = false;
+      this.schedulePing(ws);
       if (this.everConnected) this.reconnects++;
       this.everConnected = true;
       this.backoff.reset();
@@ -646,15 +692,58 @@ export class WardenClient {
       this.heartbeat();
     });
     ws.addEventListener('message', (ev) => {
-      if (this.ws === ws) this.onFrame(ev.data);
+      if (this.ws !== ws) return;
+      this.awaitingPong = false;
+      this.onFrame(ev.data);
     });
-    ws.addEventListener('error', () => {
-      // The close event follows with the code; nothing to do here.
+    ws.addEventListener('error', (ev) => {
+      // The close event follows with the code; keep the reason for the report (`ws` says
+      // e.g. "Unexpected server response: 401" or "connect ECONNREFUSED …").
+      if (this.ws !== ws) return;
+      const e = ev as { message?: unknown; error?: unknown };
+      if (typeof e.message === 'string' && e.message !== '') this.socketError = e.message;
+      else if (e.error instanceof Error) this.socketError = e.error.message;
     });
     ws.addEventListener('close', (ev) => {
       if (this.ws !== ws) return;
       this.onClose(ev.code, ev.reason);
     });
+  }
+
+  /**
+   * A ping per period; if nothing at all came back since the previous one, the connection is
+   * taken for dead. A half-open TCP connection (peer gone without a FIN or RST) would
+   * otherwise hold the in-flight events until the OS gives up, many minutes later.
+   */
+  private schedulePing(ws: WebSocketLike): void {
+    if (this.pingIntervalMs <= 0) return;
+    this.clock.clearTimeout(this.pingTimer);
+    this.pingTimer = this.clock.setTimeout(() => {
+      if (this.ws !== ws || !this.connected) return;
+      if (this.awaitingPong) {
+        this.abandon(ws, 4000, `no reply within ${this.pingIntervalMs} ms`);
+        return;
+      }
+      this.awaitingPong = true;
+      this.send('{"op":"ping"}');
+      this.schedulePing(ws);
+    }, this.pingIntervalMs);
+    (this.pingTimer as { unref?: () => void } | undefined)?.unref?.();
+  }
+
+  /**
+   * Gives up on a socket that will not open or stopped answering: its late events are ignored
+   * from now on (a dead peer may never complete the closing handshake), and the client goes
+   * on as after any close.
+   */
+  private abandon(ws: WebSocketLike, code: number, reason: string): void {
+    this.ws = undefined;
+    try {
+      ws.close(1000, reason);
+    } catch {
+      // Closing a socket that is not open yet may throw; it is dropped either way.
+    }
+    this.onClose(code, reason);
   }
 
   /** One heartbeat now (the server marks the agent seen at once), then one per period. */
@@ -721,12 +810,32 @@ export class WardenClient {
     this.connected = false;
     this.ws = undefined;
     this.clock.clearTimeout(this.heartbeatTimer);
+    this.clock.clearTimeout(this.connectTimer);
+    this.clock.clearTimeout(this.pingTimer);
     // Whatever was in flight is sent again after the reconnect (the server dedupes by id).
     for (const e of this.outbox.values()) e.ref = undefined;
     this.inFlight.clear();
     this.awaitingReply.clear();
     if (wasConnected) this.emit('disconnected', { code, reason });
-    if (!this.closing) this.scheduleReconnect();
+    else if (!this.closed) this.emit('error', this.attemptError(code));
+    // Also while close() waits for acks: the flush may still succeed on a new connection.
+    this.scheduleReconnect();
+  }
+
+  /** Why an attempt failed before the connection opened (it is retried with backoff). */
+  private attemptError(code: number): WardenSdkError {
+    const why = this.socketError ?? `closed with code ${code} before opening`;
+    if (/\b401\b/.test(why)) {
+      return new WardenSdkError(
+        'unauthorized',
+        `the server refused the token (HTTP 401) at ${this.wsUrl}; retrying ${
+          typeof this.tokenSource === 'function'
+            ? 'with a fresh token from the token function'
+            : '(a string token stays the same: pass a function to refresh it)'
+        }`,
+      );
+    }
+    return new WardenSdkError('connection_failed', `cannot connect to ${this.wsUrl}: ${why}`);
   }
 
   private scheduleReconnect(): void {
@@ -765,6 +874,8 @@ export class WardenClient {
     this.closed = true;
     this.clock.clearTimeout(this.reconnectTimer);
     this.clock.clearTimeout(this.heartbeatTimer);
+    this.clock.clearTimeout(this.connectTimer);
+    this.clock.clearTimeout(this.pingTimer);
     this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     const left = [...this.outbox.values()];

@@ -8,6 +8,10 @@ export type SdkErrorCode =
   | 'timeout'
   | 'spool_failed'
   | 'no_url'
+  /** A connection attempt failed (reported through `error`; the client retries). */
+  | 'connection_failed'
+  /** The server refused the token with HTTP 401 (reported through `error`; retried). */
+  | 'unauthorized'
   | (string & {});
 
 /** Base of every error the SDK raises: a stable string `code`, facts in fields, `cause`. */

@@ -8,56 +8,13 @@ import {
   startTestServer,
   type TestServer,
 } from '../../../apps/server/src/test-support/test-server.js';
-import { connect, type Clock, type WardenClient, type WardenSdkError } from './index.js';
+import { connect, type WardenClient, type WardenSdkError } from './index.js';
+import { FakeClock } from './test-support/fake-clock.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-interface Timer {
-  id: number;
-  ms: number;
-  fn: () => void;
-}
-
-/**
- * Time that moves only when a test fires a timer; sockets stay real. `next()` waits (in real
- * time) for the next timer the SDK sets and hands it over, so the test sees each delay exactly.
- */
-class FakeClock implements Clock {
-  private t = 1_760_000_000_000;
-  private seq = 0;
-  readonly timers = new Map<number, Timer>();
-
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { id, ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  /** The earliest pending timer matching `pred`, once there is one. */
-  async next(pred: (t: Timer) => boolean = () => true, ms = 10_000): Promise<Timer> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const found = [...this.timers.values()].find(pred);
-      if (found) return found;
-      if (Date.now() > end) throw new Error('no timer was set in time');
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-  /** Runs a timer now, moving the time forward by its delay. */
-  fire(timer: Timer): void {
-    if (!this.timers.delete(timer.id)) throw new Error('timer is not pending');
-    this.t += timer.ms;
-    timer.fn();
-  }
-}
 
 const waitFor = async (cond: () => boolean, ms = 10_000) => {
   const end = Date.now() + ms;
@@ -67,8 +24,12 @@ const waitFor = async (cond: () => boolean, ms = 10_000) => {
   }
 };
 
+/** A connect timeout no backoff delay equals, so that the tests can tell the timers apart. */
+const CONNECT_TIMEOUT = 99_999;
+const backoffTimer = (t: { ms: number }) => t.ms !== CONNECT_TIMEOUT;
+
 function track(c: WardenClient): WardenClient {
-  cleanups.push(() => c.close());
+  cleanups.push(() => c.close({ timeoutMs: 0 }));
   return c;
 }
 
@@ -90,7 +51,9 @@ describe('SDK timers on an injected clock', () => {
         // 0.5 is the middle of the jitter range: no spread, so the delays are exact.
         random: () => 0.5,
         reconnect: { initialDelayMs: 100, maxDelayMs: 1000, multiplier: 2, jitter: 0.2 },
+        connectTimeoutMs: CONNECT_TIMEOUT,
         heartbeatMs: 0,
+        pingIntervalMs: 0,
         closeTimeoutMs: 0,
       }),
     );
@@ -99,17 +62,17 @@ describe('SDK timers on an injected clock', () => {
 
     const delays: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const t = await clock.next();
+      const t = await clock.next(backoffTimer);
       delays.push(t.ms);
       clock.fire(t); // the attempt fails: nothing listens on the port
     }
     expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
 
     s = await startTestServer({ dataDir, port });
-    clock.fire(await clock.next());
+    clock.fire(await clock.next(backoffTimer));
     await waitFor(() => c.stats().connected);
     await s.close();
-    expect((await clock.next()).ms).toBe(100);
+    expect((await clock.next(backoffTimer)).ms).toBe(100);
   });
 
   it('spreads the delay by the jitter fraction either way', async () => {
@@ -122,15 +85,17 @@ describe('SDK timers on an injected clock', () => {
         clock,
         random: () => r,
         reconnect: { initialDelayMs: 1000, maxDelayMs: 60_000, multiplier: 3, jitter: 0.25 },
+        connectTimeoutMs: CONNECT_TIMEOUT,
         heartbeatMs: 0,
+        pingIntervalMs: 0,
         closeTimeoutMs: 0,
       }),
     );
-    const first = await clock.next();
+    const first = await clock.next(backoffTimer);
     expect(first.ms).toBe(750); // 1000 − 25 %
     r = 0.999999;
     clock.fire(first);
-    expect((await clock.next((t) => t.id !== first.id)).ms).toBe(3750); // 3000 + 25 %
+    expect((await clock.next((t) => backoffTimer(t) && t.id !== first.id)).ms).toBe(3750); // 3000 + 25 %
     void c;
   });
 
@@ -145,18 +110,19 @@ describe('SDK timers on an injected clock', () => {
         agentId: 'beat',
         clock,
         heartbeatMs: 10_000,
+        pingIntervalMs: 0,
       }),
     );
     const seen = s.warden.ctx.heartbeats;
     await waitFor(() => seen.has('beat'));
     seen.delete('beat');
-    const period = await clock.next();
+    const period = await clock.next((t) => t.ms === 10_000);
     expect(period.ms).toBe(10_000);
     await new Promise((r) => setTimeout(r, 50));
     expect(seen.has('beat')).toBe(false);
     clock.fire(period);
     await waitFor(() => seen.has('beat'));
-    expect((await clock.next()).ms).toBe(10_000);
+    expect((await clock.next((t) => t.ms === 10_000)).ms).toBe(10_000);
   });
 
   it('after unavailable, pauses publishing for the retry delay, then sends the events again', async () => {
@@ -191,11 +157,13 @@ describe('SDK timers on an injected clock', () => {
         random: () => 0.5,
         reconnect: { initialDelayMs: 300 },
         heartbeatMs: 0,
+        pingIntervalMs: 0,
       }),
     );
     c.on('error', (e) => errors.push((e as WardenSdkError).code));
     const first = c.metrics({ tokens: 1 });
     await waitFor(() => errors.includes('unavailable'));
+    // The only timer now: the connection is open, heartbeats and pings are off.
     const pause = await clock.next();
     expect(pause.ms).toBe(300);
     // Published during the pause: held back with the refused one.
@@ -220,6 +188,7 @@ describe('SDK timers on an injected clock', () => {
         agentId: 'f',
         clock,
         heartbeatMs: 0,
+        pingIntervalMs: 0,
         closeTimeoutMs: 0,
       }),
     );
