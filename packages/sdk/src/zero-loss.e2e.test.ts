@@ -61,6 +61,11 @@ async function zeroLoss(serveArgs: string[], readIds: ReadIds): Promise<void> {
         await new Promise((r) => server.child.once('exit', r));
         kills++;
         server = await WardenProcess.start([...serveArgs, '--port', port], env);
+        // Go on once the SDK is back, so the next kill also hits a live connection with
+        // frames in flight (not one still waiting out its backoff).
+        while (client.stats().reconnects < kills || !client.stats().connected) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
       }
     }
     await client.flush({ timeoutMs: 90_000 });
