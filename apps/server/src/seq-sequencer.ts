@@ -119,39 +119,30 @@ export class SeqSequencer {
 
   /** Reads the events between the delivered head and the lowest held seq from the database. */
   private async fill(): Promise<void> {
-    if (this.closed || this.held.size === 0) return;
-    this.reading = true;
-    try {
-      while (!this.closed && this.held.size > 0) {
-        const since = this.delivered;
-        const until = this.lowestHeld - 1;
-        // Cannot happen (release() takes a held seq as soon as it is next); never spin on it.
-        if (until <= since) break;
-        // Every seq up to `until` is committed, and the range is never longer than the limit,
-        // so what the database does not return does not exist.
-        const to = Math.min(until, since + GAP_READ_LIMIT);
-        const events = await this.opts.readGap(since, to);
-        this.acceptRange(events, to);
-      }
-    } catch (err) {
-      this.opts.onReadError?.(err);
-    } finally {
-      this.reading = false;
-      this.arm();
-    }
+    if (this.closed || this.held.size === 0 || this.reading) return;
+    // Every seq below a held one is committed (commit order), so the gap is all in the database.
+    await this.readThrough(() => (this.held.size > 0 ? this.lowestHeld - 1 : undefined));
   }
 
   /** Reads up to `until` from the database now (a replica that fell behind, e.g. Redis down). */
   async catchUpTo(until: number): Promise<void> {
     if (until <= this.delivered || this.reading || this.closed) return;
+    await this.readThrough(() => until);
+  }
+
+  /**
+   * Reads from the delivered head up to `target()` (re-evaluated after every read) in ranges
+   * never wider than the limit, so each read is complete for its range: what the database does
+   * not return there does not exist.
+   */
+  private async readThrough(target: () => number | undefined): Promise<void> {
     this.reading = true;
     try {
-      while (!this.closed && this.delivered < until) {
-        const since = this.delivered;
-        const to = Math.min(until, since + GAP_READ_LIMIT);
-        const events = await this.opts.readGap(since, to);
-        // Still complete for (delivered, to] if the stream moved delivery on meanwhile.
-        this.acceptRange(events, to);
+      for (;;) {
+        const until = target();
+        if (this.closed || until === undefined || until <= this.delivered) break;
+        const to = Math.min(until, this.delivered + GAP_READ_LIMIT);
+        this.acceptRange(await this.opts.readGap(this.delivered, to), to);
       }
     } catch (err) {
       this.opts.onReadError?.(err);

@@ -1,64 +1,12 @@
 import pg from 'pg';
-import { statusHealth, type WardenEvent } from '@warden/protocol';
+import type { WardenEvent } from '@warden/protocol';
 import { WardenError } from '../errors.js';
+import { projectAgent, type AgentDelta } from './agent-projection.js';
 
 /** What the writer reports for one event: its seq, and whether the id was stored before. */
 export interface PgWriteResult {
   seq: number;
   duplicate: boolean;
-}
-
-/** One agents row as this call leaves it, merged in memory from the call's events. */
-interface AgentDelta {
-  agentId: string;
-  status: string | null;
-  message: string | null;
-  statusAt: number | null;
-  health: string;
-  firstSeen: number;
-  seen: number;
-  seq: number;
-  metrics: Record<string, number> | null;
-  metricsAt: number | null;
-}
-
-/**
- * Folds one event into the call's per-agent delta, as `SqliteWriter` does (latest status and
- * its health, metrics merged key by key, last seen). The upsert below merges the delta into
- * the stored row the same way SQLite's upsert does.
- */
-function projectAgent(
-  ev: WardenEvent,
-  seq: number,
-  receivedAt: number,
-  agents: Map<string, AgentDelta>,
-): void {
-  let a = agents.get(ev.agentId);
-  if (!a) {
-    a = {
-      agentId: ev.agentId,
-      status: null,
-      message: null,
-      statusAt: null,
-      health: 'unknown',
-      firstSeen: receivedAt,
-      seen: receivedAt,
-      seq,
-      metrics: null,
-      metricsAt: null,
-    };
-    agents.set(ev.agentId, a);
-  }
-  a.seq = seq;
-  if (ev.type === 'agent_status_update') {
-    a.status = ev.data.status;
-    a.message = ev.data.message ?? null;
-    a.statusAt = ev.ts;
-    a.health = statusHealth(ev.data.status);
-  } else if (ev.type === 'metric_update') {
-    a.metrics = { ...(a.metrics ?? {}), ...ev.data.metrics };
-    a.metricsAt = ev.ts;
-  }
 }
 
 /**

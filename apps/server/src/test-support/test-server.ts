@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
 import { stringify } from 'yaml';
 import type { Clock } from '../clock.js';
@@ -26,19 +26,32 @@ export interface TestServer {
  * written as the YAML config file, e.g. `{ websocket: { ping_interval: '1s' } }`.
  */
 export async function startTestServer(
-  opts: { config?: Record<string, unknown>; clock?: Clock; dataDir?: string; port?: number } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    clock?: Clock;
+    dataDir?: string;
+    port?: number;
+    /** Where the server logs. @defaultValue a silent logger */
+    logger?: Logger;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'warden-test-'));
   // Overrides go through a real config file, so tests exercise the real loader.
   const file = join(dataDir, 'warden.test.yaml');
   writeFileSync(file, stringify(opts.config ?? {}));
   const config = loadConfig({ config: file, dataDir, port: opts.port ?? 0 }, {}, dataDir);
-  const warden = await createWarden({
-    config,
-    logger: pino({ level: 'silent' }),
-    writeServerFile: false,
-    ...(opts.clock ? { clock: opts.clock } : {}),
-  });
+  let warden: Warden;
+  try {
+    warden = await createWarden({
+      config,
+      logger: opts.logger ?? pino({ level: 'silent' }),
+      writeServerFile: false,
+      ...(opts.clock ? { clock: opts.clock } : {}),
+    });
+  } catch (err) {
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const url = await warden.listen();
   const wsUrl = url.replace(/^http/, 'ws') + '/ws';
   return {
