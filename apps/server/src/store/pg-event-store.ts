@@ -1,20 +1,12 @@
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { StoredEvent, WardenEvent } from '@warden/protocol';
-import type {
-  AgentSummary,
-  AppendResult,
-  ErrorRecord,
-  EventQuery,
-  EventStore,
-  MetricPoint,
-  TaskRecord,
-  TopicQuery,
-} from './event-store.js';
+import type { AppendResult, EventStore } from './event-store.js';
 import { createMigrationProvider } from './migrations.js';
 import { parsePgTarget, pgClientConfig, quoteIdent, type PgTarget } from './pg-connection.js';
 import { PgWriter } from './pg-writer.js';
 import { ReadModel } from './read-model.js';
+import { ReadModelStore } from './read-model-store.js';
 import type { Database } from './schema.js';
 
 export interface PgEventStoreOptions {
@@ -65,17 +57,18 @@ const WRITER_OPTIONS =
  * assigned in commit order. Projections (agents, tasks, errors) are written in the same
  * transaction as their events.
  */
-export class PgEventStore implements EventStore {
+export class PgEventStore extends ReadModelStore implements EventStore {
   readonly schema: string;
   private readonly target: PgTarget;
   private readonly pool: pg.Pool;
   private readonly kysely: Kysely<Database>;
-  private readonly reads: ReadModel;
+  protected readonly reads: ReadModel;
   private readonly writer: PgWriter;
   private readonly retentionChunk: number;
   private closing: Promise<void> | undefined;
 
   constructor(url: string, options: PgEventStoreOptions = {}) {
+    super();
     this.target = parsePgTarget(url, options.schema);
     this.schema = this.target.schema;
     this.retentionChunk = options.retentionChunk ?? 5000;
@@ -168,42 +161,6 @@ export class PgEventStore implements EventStore {
       .executeTakeFirst();
     if (!row) throw new Error(`log_head in schema ${this.schema} has no row; run migrate() first`);
     return Number(row.seq);
-  }
-
-  readEvents(q: EventQuery): Promise<StoredEvent[]> {
-    return this.reads.readEvents(q);
-  }
-
-  readTopics(q: TopicQuery): Promise<StoredEvent[]> {
-    return this.reads.readTopics(q);
-  }
-
-  recentEvents(q: { agentId?: string; limit: number }): Promise<StoredEvent[]> {
-    return this.reads.recentEvents(q);
-  }
-
-  listAgents(): Promise<AgentSummary[]> {
-    return this.reads.listAgents();
-  }
-
-  getAgent(agentId: string): Promise<AgentSummary | undefined> {
-    return this.reads.getAgent(agentId);
-  }
-
-  listTasks(q: { agentId?: string; state?: string; limit: number }): Promise<TaskRecord[]> {
-    return this.reads.listTasks(q);
-  }
-
-  listErrors(q: { agentId?: string; resolved?: boolean; limit: number }): Promise<ErrorRecord[]> {
-    return this.reads.listErrors(q);
-  }
-
-  setErrorResolved(id: number, resolved: boolean, at: number): Promise<ErrorRecord | undefined> {
-    return this.reads.setErrorResolved(id, resolved, at);
-  }
-
-  metricHistory(agentId: string, fromTs: number, limit: number): Promise<MetricPoint[]> {
-    return this.reads.metricHistory(agentId, fromTs, limit);
   }
 
   /**

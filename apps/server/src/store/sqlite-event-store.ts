@@ -3,18 +3,10 @@ import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import type { StoredEvent, WardenEvent } from '@warden/protocol';
-import type {
-  AgentSummary,
-  AppendResult,
-  ErrorRecord,
-  EventQuery,
-  EventStore,
-  MetricPoint,
-  TaskRecord,
-  TopicQuery,
-} from './event-store.js';
+import type { AppendResult, EventStore } from './event-store.js';
 import { createMigrationProvider } from './migrations.js';
 import { ReadModel } from './read-model.js';
+import { ReadModelStore } from './read-model-store.js';
 import type { Database } from './schema.js';
 import { SqliteWriter, openSqlite } from './sqlite-writer.js';
 import { InlineWriter, SqliteWriterThread, type WriterPort } from './sqlite-writer-thread.js';
@@ -27,11 +19,11 @@ type Db = BetterSqlite3.Database;
  * thread (group commit: the caller hands in many events, they land in one transaction and one
  * fsync); reads go through Kysely on a second connection on the caller's thread.
  */
-export class SqliteEventStore implements EventStore {
+export class SqliteEventStore extends ReadModelStore implements EventStore {
   private writer!: WriterPort;
   private readerDb!: Db;
   private kysely!: Kysely<Database>;
-  private reads!: ReadModel;
+  protected reads!: ReadModel;
 
   /**
    * @param options.writerThread run inserts and fsyncs in a worker thread, off the event
@@ -40,7 +32,9 @@ export class SqliteEventStore implements EventStore {
   constructor(
     readonly file: string,
     private readonly options: { writerThread?: boolean } = {},
-  ) {}
+  ) {
+    super();
+  }
 
   /** Opens `sqlite:PATH` URLs. */
   static fromUrl(url: string, options: { writerThread?: boolean } = {}): SqliteEventStore {
@@ -101,42 +95,8 @@ export class SqliteEventStore implements EventStore {
     return Promise.resolve(this.writer.lastSeq);
   }
 
-  readEvents(q: EventQuery): Promise<StoredEvent[]> {
-    return this.reads.readEvents(q);
-  }
-
-  readTopics(q: TopicQuery): Promise<StoredEvent[]> {
-    return this.reads.readTopics(q);
-  }
-
-  recentEvents(q: { agentId?: string; limit: number }): Promise<StoredEvent[]> {
-    return this.reads.recentEvents(q);
-  }
-
-  async listAgents(): Promise<AgentSummary[]> {
-    await this.writer.flushProjections();
-    return this.reads.listAgents();
-  }
-
-  async getAgent(agentId: string): Promise<AgentSummary | undefined> {
-    await this.writer.flushProjections();
-    return this.reads.getAgent(agentId);
-  }
-
-  listTasks(q: { agentId?: string; state?: string; limit: number }): Promise<TaskRecord[]> {
-    return this.reads.listTasks(q);
-  }
-
-  listErrors(q: { agentId?: string; resolved?: boolean; limit: number }): Promise<ErrorRecord[]> {
-    return this.reads.listErrors(q);
-  }
-
-  setErrorResolved(id: number, resolved: boolean, at: number): Promise<ErrorRecord | undefined> {
-    return this.reads.setErrorResolved(id, resolved, at);
-  }
-
-  metricHistory(agentId: string, fromTs: number, limit: number): Promise<MetricPoint[]> {
-    return this.reads.metricHistory(agentId, fromTs, limit);
+  protected override flushProjections(): Promise<void> {
+    return this.writer.flushProjections();
   }
 
   deleteEventsBefore(cutoff: number): Promise<number> {
