@@ -87,11 +87,15 @@ export const MetricUpdateDataSchema = z.looseObject({
     .refine((m) => Object.keys(m).length > 0, 'must hold at least one metric'),
 });
 
+/** U+0000 is refused in ids: PostgreSQL text cannot hold it, and no real id needs it. */
+const noNul = (s: string) => !s.includes('\u0000');
+const IdSchema = z.string().min(1).max(128).refine(noNul, 'must not contain U+0000');
+
 const envelope = {
-  id: z.string().min(1).max(128),
+  id: IdSchema,
   agentId: AgentIdSchema,
   ts: TimestampSchema.optional(),
-  correlationId: z.string().min(1).max(128).optional(),
+  correlationId: IdSchema.optional(),
 };
 
 /** An event as a client sends it (SPEC §3). Unknown envelope keys are refused. */

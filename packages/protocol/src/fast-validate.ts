@@ -75,6 +75,13 @@ export function fastValidateEvent(input: Obj, now: number): WardenEvent | undefi
   if (!str(id, 1, 128) || typeof agentId !== 'string' || !AGENT_ID_PATTERN.test(agentId)) {
     return undefined;
   }
+  // U+0000 in an id is refused; zod names it.
+  if (
+    (id as string).includes('\u0000') ||
+    (typeof correlationId === 'string' && correlationId.includes('\u0000'))
+  ) {
+    return undefined;
+  }
   if (ts !== undefined && !(finite(ts) && ts >= 0 && ts <= MAX_TS)) return undefined;
   if (!optStr(correlationId, 1, 128) || typeof type !== 'string' || !isObj(data)) return undefined;
   if (!dataOk(type, data)) return undefined;

@@ -16,6 +16,19 @@ describe('validateEventBody', () => {
     expect(r).toMatchObject({ ok: true, batch: false, events: [{ ts: now }] });
   });
 
+  it('refuses U+0000 in an id or correlationId, naming the field', () => {
+    for (const [key, path] of [
+      ['id', '/id'],
+      ['correlationId', '/correlationId'],
+    ] as const) {
+      const r = validateEventBody({ ...ok({ taskId: 't' }), [key]: 'a\u0000b' }, { now });
+      expect(r.ok).toBe(false);
+      if (r.ok) return;
+      expect(r.code).toBe('invalid_event');
+      expect(r.errors).toEqual([{ path, message: 'must not contain U+0000' }]);
+    }
+  });
+
   it('normalises an ISO-8601 ts to epoch milliseconds', () => {
     const r = validateEventBody({ ...ok({ taskId: 't' }), ts: '2025-11-22T06:00:00Z' }, { now });
     expect(r.ok && r.events[0]!.ts).toBe(Date.parse('2025-11-22T06:00:00Z'));
