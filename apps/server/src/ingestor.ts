@@ -64,6 +64,17 @@ export class Ingestor {
     return this.queuedEvents;
   }
 
+  /**
+   * Resolves once every submitted publish has been committed (or failed) and handed to the
+   * bus, so a shutdown closes the store only after the last acked events are out.
+   */
+  async settle(): Promise<void> {
+    while (this.queue.length > 0 || this.inFlight > 0 || this.scheduled) {
+      await this.tail;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   private takeGroup(): Pending[] {
     let n = 0;
     let i = 0;

@@ -179,6 +179,11 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
       retention.stop();
       hub.close();
       await app.close();
+      // Publishes accepted before the close still commit and reach the bus and the stream
+      // (bounded: a store that hangs must not hold the shutdown forever).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ingestor.settle(), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+      clearTimeout(timer);
       await bus.close();
       await store.close();
       if (wroteServerFile) rmSync(serverFile, { force: true });
