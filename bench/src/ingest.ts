@@ -65,6 +65,20 @@ const TARGET_REDIS_COST = 0.15;
 
 const GENERATOR_TIMEOUT = 120_000;
 
+/** The closed-loop saturation load: every publisher keeps WINDOW events unacked. */
+function saturationTask(w: WardenProcess, token: string): IngestTask {
+  return {
+    mode: 'warden-closed',
+    port: w.port,
+    token,
+    serverPid: w.pid,
+    connections: CONNECTIONS,
+    window: WINDOW,
+    warmupMs: 3000,
+    measureMs: 15_000,
+  };
+}
+
 /** Lets whatever else runs on the machine finish before a measurement, and says so if not. */
 async function quiet(before: string): Promise<void> {
   const q = await waitForQuiet(20_000);
@@ -261,21 +275,11 @@ async function redisMain(started: number): Promise<void> {
   }
   const redisLimit = Math.max(...limitRuns.map((l) => l.eventsPerSec));
 
-  const saturation = (w: WardenProcess, token: string): IngestTask => ({
-    mode: 'warden-closed',
-    port: w.port,
-    token,
-    serverPid: w.pid,
-    connections: CONNECTIONS,
-    window: WINDOW,
-    warmupMs: 3000,
-    measureMs: 15_000,
-  });
   const alone: number[] = [];
   const streamed: number[] = [];
   for (let round = 1; round <= 2; round++) {
     for (const withRedis of [false, true]) {
-      const run = await wardenRun(saturation, { redis: withRedis });
+      const run = await wardenRun(saturationTask, { redis: withRedis });
       describe(
         `warden ${STORE}${withRedis ? ' + redis stream' : ' alone'}, round ${round} (${CONNECTIONS} publishers, ${WINDOW} unacked each)`,
         run.r,
@@ -388,16 +392,7 @@ async function main(): Promise<void> {
   describe(`naive (Fastify, 1 INSERT per request, ${CONNECTIONS} keep-alive clients)`, naive);
 
   // Warden at saturation (closed loop).
-  const sat = await wardenRun((w, token) => ({
-    mode: 'warden-closed',
-    port: w.port,
-    token,
-    serverPid: w.pid,
-    connections: CONNECTIONS,
-    window: WINDOW,
-    warmupMs: 3000,
-    measureMs: 15_000,
-  }));
+  const sat = await wardenRun(saturationTask);
   describe(
     `warden saturation (${CONNECTIONS} WebSocket publishers, ${WINDOW} unacked each)`,
     sat.r,

@@ -3,27 +3,12 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WardenEvent } from '@warden/protocol';
 import { WardenError } from '../errors.js';
+import { TEST_PG_URL, describeWithServices, needPostgres } from '../test-support/service-gate.js';
 import { describeEventStoreConformance } from './event-store.conformance.js';
 import { PgEventStore, type PgEventStoreOptions } from './pg-event-store.js';
 
-const URL_ = process.env.WARDEN_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const URL_ = TEST_PG_URL;
 const T0 = 1_763_791_200_000;
-
-/** Whether the server answers; the reason when it does not. */
-async function reachable(): Promise<string | undefined> {
-  const c = new pg.Client({ connectionString: URL_, connectionTimeoutMillis: 3000 });
-  try {
-    await c.connect();
-    await c.query('SELECT 1');
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
-const unreachable = await reachable();
 
 /** Plain SQL on the test database, outside any store (setup, checks, sabotage). */
 async function admin<T extends pg.QueryResultRow>(text: string, values?: unknown[]) {
@@ -53,23 +38,7 @@ async function open(schema: string, options: PgEventStoreOptions = {}): Promise<
 const ev = (id: string, agentId: string, data: Record<string, unknown> = { metrics: { n: 1 } }) =>
   ({ id, agentId, type: 'metric_update', ts: T0, data }) as WardenEvent;
 
-if (unreachable !== undefined) {
-  if (process.env.CI === 'true') {
-    describe('PgEventStore', () => {
-      it('reaches PostgreSQL (required when CI=true)', () => {
-        expect.fail(`PostgreSQL at ${URL_} is unreachable: ${unreachable}`);
-      });
-    });
-  } else {
-    console.warn(
-      `PgEventStore tests skipped: PostgreSQL at ${URL_} is unreachable (${unreachable}); ` +
-        'set WARDEN_TEST_PG_URL, or CI=true to make this a failure',
-    );
-    describe.skip('PgEventStore', () => {
-      it('needs PostgreSQL', () => undefined);
-    });
-  }
-} else {
+describeWithServices('PgEventStore', [await needPostgres()], () => {
   afterAll(async () => {
     for (const s of schemas) await admin(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
   });
@@ -330,4 +299,4 @@ if (unreachable !== undefined) {
       await store.close();
     });
   });
-}
+});
