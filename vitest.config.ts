@@ -10,6 +10,7 @@ export default defineConfig({
       '@warden/server': src('./apps/server/src/index.ts'),
       '@warden/sdk/file-spool': src('./packages/sdk/src/file-spool.ts'),
       '@warden/sdk': src('./packages/sdk/src/index.ts'),
+      '@warden/supervisor': src('./apps/supervisor/src/index.ts'),
     },
   },
   test: {

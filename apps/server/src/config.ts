@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { BytesSchema, DurationSchema } from './duration.js';
+import { BytesSchema, DurationSchema } from '@warden/protocol';
 import { ConfigError } from './errors.js';
 
 // zod 4: `.prefault` parses the default like an input (`.default` would skip parsing).

@@ -6,7 +6,7 @@ export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { loadConfig, parseConfig, WardenConfigSchema } from './config.js';
 export type { ConfigFlags, ResolvedConfig, WardenConfig } from './config.js';
-export { parseDuration } from './duration.js';
+export { parseDuration } from '@warden/protocol';
 export { ConfigError, WardenError } from './errors.js';
 export { HubMetrics } from './hub-metrics.js';
 export { Ingestor } from './ingestor.js';

@@ -46,3 +46,4 @@ export { parseTopic, topicMatches, topicName } from './topics.js';
 export type { Topic } from './topics.js';
 export { exceedsDepth, utf8Length, validateEvent, validateEventBody } from './validate.js';
 export type { EventBodyResult, ValidateOptions } from './validate.js';
+export { BytesSchema, DurationSchema, parseBytes, parseDuration } from './duration.js';

@@ -1,0 +1,1 @@
+export const SUPERVISOR_VERSION = '0.1.0';
