@@ -64,7 +64,11 @@ export class LocalBus implements Bus {
   private readonly listeners = new Set<BusListener>();
   private lastSeq: number;
 
-  constructor(initialHead: number) {
+  /** @param problem what else keeps the hub from its work (e.g. the writer thread's stream). */
+  constructor(
+    initialHead: number,
+    private readonly problemOf: () => string | undefined = () => undefined,
+  ) {
     this.lastSeq = initialHead;
   }
 
@@ -84,7 +88,7 @@ export class LocalBus implements Bus {
   }
 
   problem(): string | undefined {
-    return undefined;
+    return this.problemOf();
   }
 
   close(): Promise<void> {

@@ -144,7 +144,7 @@ export class RedisStreamBus implements Bus {
     clearInterval(this.pollTimer);
     this.pollTimer = undefined;
     this.wake?.();
-    void this.appender.append();
+    void this.appender.reconnected();
   }
 
   /** While Redis is down, other replicas' commits are read from the database instead. */

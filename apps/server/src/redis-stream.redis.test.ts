@@ -49,9 +49,17 @@ describeWithServices('Redis stream <prefix>events', [missing], () => {
 
   const streamHead = async (prefix: string) => Number(await redis.get(`${prefix}events:head`));
 
-  async function serve(prefix: string, redisConfig: Record<string, unknown> = {}) {
+  async function serve(
+    prefix: string,
+    redisConfig: Record<string, unknown> = {},
+    ingest: Record<string, unknown> = {},
+  ) {
     const srv = await startTestServer({
-      config: { server: { redis_url: TEST_REDIS_URL }, redis: { prefix, ...redisConfig } },
+      config: {
+        server: { redis_url: TEST_REDIS_URL },
+        redis: { prefix, ...redisConfig },
+        ingest,
+      },
     });
     servers.push(srv);
     return srv;
@@ -68,70 +76,77 @@ describeWithServices('Redis stream <prefix>events', [missing], () => {
     await redis.quit();
   });
 
-  it('appends every acked event once, as entry <seq>-0 holding the stored event, in seq order', async () => {
-    const prefix = freshPrefix();
-    const srv = await serve(prefix);
-    const admin = await srv.token('admin');
-    const acks: Ack[] = [];
+  // The writer thread appends on SQLite; with it off, the event loop does (as on PostgreSQL).
+  it.each([
+    ['from the SQLite writer thread', true],
+    ['from the event loop (ingest.writer_thread: false)', false],
+  ])(
+    'appends every acked event once, as entry <seq>-0 holding the stored event, in seq order, %s',
+    async (_how, writerThread) => {
+      const prefix = freshPrefix();
+      const srv = await serve(prefix, {}, { writer_thread: writerThread });
+      const admin = await srv.token('admin');
+      const acks: Ack[] = [];
 
-    // HTTP: a single event, a batch with an id repeated inside it, a batch repeating earlier ids.
-    acks.push(...(await httpPublish(srv.url, admin, [status('h-single', 'http-a')])));
-    const batch = range(0, 99).map((i) => status(`h-${i % 90}`, `http-${i % 3}`));
-    acks.push(...(await httpPublish(srv.url, admin, batch)));
-    const again = [...range(0, 19).map((i) => status(`h-${i}`, 'http-0')), status('h-new', 'x')];
-    acks.push(...(await httpPublish(srv.url, admin, again)));
+      // HTTP: a single event, a batch with an id repeated inside it, a batch repeating earlier ids.
+      acks.push(...(await httpPublish(srv.url, admin, [status('h-single', 'http-a')])));
+      const batch = range(0, 99).map((i) => status(`h-${i % 90}`, `http-${i % 3}`));
+      acks.push(...(await httpPublish(srv.url, admin, batch)));
+      const again = [...range(0, 19).map((i) => status(`h-${i}`, 'http-0')), status('h-new', 'x')];
+      acks.push(...(await httpPublish(srv.url, admin, again)));
 
-    // WebSocket: two connections publishing at once, with ids that collide across them.
-    const sockets = [await srv.connect(admin), await srv.connect(admin)];
-    const wsAcks = await Promise.all(
-      sockets.map(async (ws, c) => {
-        const got: Ack[] = [];
-        for (let b = 0; b < 20; b++) {
-          const events = range(0, 24).map((i) =>
-            // Every fifth id is shared by both connections: one stores it, one gets a duplicate.
-            i % 5 === 0
-              ? status(`w-shared-${b}-${i}`, 'ws-s')
-              : status(`w-${c}-${b}-${i}`, `ws-${c}`),
-          );
-          got.push(...(await wsPublish(ws, `c${c}b${b}`, events)));
-        }
-        return got;
-      }),
-    );
-    for (const ws of sockets) ws.close();
-    for (const a of wsAcks) acks.push(...a);
+      // WebSocket: two connections publishing at once, with ids that collide across them.
+      const sockets = [await srv.connect(admin), await srv.connect(admin)];
+      const wsAcks = await Promise.all(
+        sockets.map(async (ws, c) => {
+          const got: Ack[] = [];
+          for (let b = 0; b < 20; b++) {
+            const events = range(0, 24).map((i) =>
+              // Every fifth id is shared by both connections: one stores it, one gets a duplicate.
+              i % 5 === 0
+                ? status(`w-shared-${b}-${i}`, 'ws-s')
+                : status(`w-${c}-${b}-${i}`, `ws-${c}`),
+            );
+            got.push(...(await wsPublish(ws, `c${c}b${b}`, events)));
+          }
+          return got;
+        }),
+      );
+      for (const ws of sockets) ws.close();
+      for (const a of wsAcks) acks.push(...a);
 
-    // What was acked: one seq per distinct id, a duplicate carrying the original's seq.
-    const seqOf = new Map<string, number>();
-    for (const a of acks.filter((x) => !x.duplicate)) {
-      expect(seqOf.has(a.id), `${a.id} stored twice`).toBe(false);
-      seqOf.set(a.id, a.seq);
-    }
-    for (const a of acks.filter((x) => x.duplicate)) expect(a.seq).toBe(seqOf.get(a.id));
-    expect(acks.filter((a) => a.duplicate).length).toBeGreaterThanOrEqual(10 + 20 + 20 * 5);
-    const storedSeqs = [...seqOf.values()].sort((a, b) => a - b);
-    const last = storedSeqs[storedSeqs.length - 1]!;
-    // Duplicates spend no seq: the log is contiguous from 1.
-    expect(storedSeqs).toEqual(Array.from({ length: storedSeqs.length }, (_, i) => i + 1));
+      // What was acked: one seq per distinct id, a duplicate carrying the original's seq.
+      const seqOf = new Map<string, number>();
+      for (const a of acks.filter((x) => !x.duplicate)) {
+        expect(seqOf.has(a.id), `${a.id} stored twice`).toBe(false);
+        seqOf.set(a.id, a.seq);
+      }
+      for (const a of acks.filter((x) => x.duplicate)) expect(a.seq).toBe(seqOf.get(a.id));
+      expect(acks.filter((a) => a.duplicate).length).toBeGreaterThanOrEqual(10 + 20 + 20 * 5);
+      const storedSeqs = [...seqOf.values()].sort((a, b) => a - b);
+      const last = storedSeqs[storedSeqs.length - 1]!;
+      // Duplicates spend no seq: the log is contiguous from 1.
+      expect(storedSeqs).toEqual(Array.from({ length: storedSeqs.length }, (_, i) => i + 1));
 
-    await waitFor(
-      async () => (await streamHead(prefix)) === last,
-      'stream head reaches the last seq',
-    );
-    const entries = await readStream(redis, `${prefix}events`);
-    expect(entries.map((e) => e.id)).toEqual(storedSeqs.map((s) => `${s}-0`));
-    expect(entries.every((e) => e.fields.length === 1 && e.fields[0] === 'event')).toBe(true);
+      await waitFor(
+        async () => (await streamHead(prefix)) === last,
+        'stream head reaches the last seq',
+      );
+      const entries = await readStream(redis, `${prefix}events`);
+      expect(entries.map((e) => e.id)).toEqual(storedSeqs.map((s) => `${s}-0`));
+      expect(entries.every((e) => e.fields.length === 1 && e.fields[0] === 'event')).toBe(true);
 
-    // Each entry is the stored event, as the API returns it, including its seq.
-    const stored = await readAllEvents(srv.url, admin);
-    expect(stored.map((e) => e.seq)).toEqual(storedSeqs);
-    expect(entries.map((e) => e.event)).toEqual(stored);
-    for (const e of entries) expect(e.event.seq).toBe(Number(e.id.split('-')[0]));
-    // Every acked id is in the stream exactly once.
-    const ids = entries.map((e) => e.event.id);
-    expect(new Set(ids).size).toBe(ids.length);
-    expect(new Set(ids)).toEqual(new Set(seqOf.keys()));
-  });
+      // Each entry is the stored event, as the API returns it, including its seq.
+      const stored = await readAllEvents(srv.url, admin);
+      expect(stored.map((e) => e.seq)).toEqual(storedSeqs);
+      expect(entries.map((e) => e.event)).toEqual(stored);
+      for (const e of entries) expect(e.event.seq).toBe(Number(e.id.split('-')[0]));
+      // Every acked id is in the stream exactly once.
+      const ids = entries.map((e) => e.event.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(new Set(ids)).toEqual(new Set(seqOf.keys()));
+    },
+  );
 
   it('trims the stream to about redis.stream_max_len, keeping the newest entries', async () => {
     const prefix = freshPrefix();

@@ -97,10 +97,13 @@ export class StreamAppender {
   private backlogStart = 0;
   private appending = false;
   private closed = false;
+  /** Highest seq known to be in the stream (what the last append call returned). */
+  private confirmed: number;
 
   constructor(private readonly opts: StreamAppenderOptions) {
     this.streamKey = `${opts.prefix}events`;
     this.headKey = `${opts.prefix}events:head`;
+    this.confirmed = opts.head;
     this.client = createRedisClient(opts.url, 'warden') as AppendClient;
     this.client.defineCommand('wardenAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
     this.link =
@@ -108,7 +111,7 @@ export class StreamAppender {
       new RedisLink([this.client], {
         now: opts.now,
         log: opts.log,
-        onUp: () => void this.append(),
+        onUp: () => void this.reconnected(),
       });
   }
 
@@ -118,13 +121,24 @@ export class StreamAppender {
     await this.anchor();
   }
 
-  /** A new stream starts at the database's head, so it is never back-filled from seq 1. */
+  /**
+   * A new stream starts where this appender knows the stream was: the database's head at
+   * start, or the last seq appended. So a first stream is never back-filled from seq 1, and a
+   * Redis that came back empty (no persistence) gets every event from the last one appended
+   * on, the ones dropped from the backlog read back from the database.
+   */
   async anchor(): Promise<void> {
     try {
-      await this.client.set(this.headKey, String(this.opts.head), 'NX');
+      await this.client.set(this.headKey, String(this.confirmed), 'NX');
     } catch (err) {
       this.link.markDown(err as Error);
     }
+  }
+
+  /** After a reconnect: anchor the stream (it may be new), then catch up. */
+  async reconnected(): Promise<void> {
+    await this.anchor();
+    await this.append();
   }
 
   /** Own committed events, in commit order. */
@@ -162,6 +176,7 @@ export class StreamAppender {
         }
         const heads = await Promise.all(calls);
         const head = heads[heads.length - 1]!;
+        if (head > this.confirmed) this.confirmed = head;
         let i = this.backlogStart;
         while (i < this.backlog.length && this.backlog[i]!.seq <= head) i++;
         this.backlogStart = i;
@@ -176,7 +191,8 @@ export class StreamAppender {
           // order), so they are read and appended in complete mode.
           const to = Math.min(next.seq - 1, head + APPEND_BATCH);
           const missing = await this.opts.readGap(head, to);
-          await this.appendBatch(missing, 0, missing.length, to);
+          const after = await this.appendBatch(missing, 0, missing.length, to);
+          if (after > this.confirmed) this.confirmed = after;
           filled += missing.length;
         }
       }

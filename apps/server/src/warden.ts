@@ -49,11 +49,28 @@ export function limitsFromConfig(config: ResolvedConfig): ProtocolLimits {
   };
 }
 
-/** Opens the store named by the config. */
-export function openStore(config: ResolvedConfig): EventStore {
+/**
+ * Opens the store named by the config. On SQLite with Redis, the writer thread appends to the
+ * stream (it holds every commit already, and idles between them).
+ */
+export function openStore(config: ResolvedConfig, log?: Logger): EventStore {
   const url = config.databaseUrl;
   if (url.startsWith('sqlite:')) {
-    return SqliteEventStore.fromUrl(url, { writerThread: config.ingest.writer_thread });
+    const redis = config.server.redis_url;
+    return SqliteEventStore.fromUrl(url, {
+      writerThread: config.ingest.writer_thread,
+      ...(redis
+        ? {
+            stream: {
+              url: redis,
+              prefix: config.redis.prefix,
+              maxLen: config.redis.stream_max_len,
+              maxBacklog: config.redis.max_backlog,
+            },
+          }
+        : {}),
+      ...(log ? { log: log.child({ component: 'redis' }) } : {}),
+    });
   }
   if (/^postgres(ql)?:\/\//.test(url)) return PgEventStore.fromUrl(url);
   throw new ConfigError(
@@ -72,6 +89,10 @@ async function openBus(
   // The whole log's head: on a shared database other replicas may be ahead of this one.
   const head = await store.readHead();
   if (!config.server.redis_url) return new LocalBus(head);
+  // SQLite has no other replica to read from, and its writer thread appends the stream.
+  if (store instanceof SqliteEventStore && store.streamsToRedis) {
+    return new LocalBus(head, () => store.streamProblem());
+  }
   return RedisStreamBus.start({
     url: config.server.redis_url,
     prefix: config.redis.prefix,
@@ -102,7 +123,7 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
   const tokens = new TokenService(secret, config.auth.clock_tolerance, () => clock.now());
   const limits = limitsFromConfig(config);
 
-  const store = openStore(config);
+  const store = openStore(config, log);
   await store.migrate();
   const bus = await openBus(config, store, clock, log);
   const metrics = new HubMetrics();

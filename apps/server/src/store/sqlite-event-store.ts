@@ -9,7 +9,26 @@ import { ReadModel } from './read-model.js';
 import { ReadModelStore } from './read-model-store.js';
 import type { Database } from './schema.js';
 import { SqliteWriter, openSqlite } from './sqlite-writer.js';
-import { InlineWriter, SqliteWriterThread, type WriterPort } from './sqlite-writer-thread.js';
+import type { LinkLog } from '../redis-link.js';
+import {
+  InlineWriter,
+  SqliteWriterThread,
+  type WriterPort,
+  type WriterStreamConfig,
+} from './sqlite-writer-thread.js';
+
+/** Options of {@link SqliteEventStore}. */
+export interface SqliteStoreOptions {
+  /** Run inserts and fsyncs in a worker thread, off the event loop. @defaultValue true */
+  writerThread?: boolean;
+  /**
+   * Append every commit to this Redis stream from the writer thread (only with the writer
+   * thread; see {@link SqliteEventStore.streamsToRedis}).
+   */
+  stream?: WriterStreamConfig;
+  /** Where the writer thread's stream log lines go. */
+  log?: LinkLog;
+}
 
 type Db = BetterSqlite3.Database;
 
@@ -25,19 +44,17 @@ export class SqliteEventStore extends ReadModelStore implements EventStore {
   private kysely!: Kysely<Database>;
   protected reads!: ReadModel;
 
-  /**
-   * @param options.writerThread run inserts and fsyncs in a worker thread, off the event
-   *   loop. @defaultValue true
-   */
+  private streamState: { problem: string | undefined } | undefined;
+
   constructor(
     readonly file: string,
-    private readonly options: { writerThread?: boolean } = {},
+    private readonly options: SqliteStoreOptions = {},
   ) {
     super();
   }
 
   /** Opens `sqlite:PATH` URLs. */
-  static fromUrl(url: string, options: { writerThread?: boolean } = {}): SqliteEventStore {
+  static fromUrl(url: string, options: SqliteStoreOptions = {}): SqliteEventStore {
     return new SqliteEventStore(url.replace(/^sqlite:(\/\/)?/, ''), options);
   }
 
@@ -60,10 +77,30 @@ export class SqliteEventStore extends ReadModelStore implements EventStore {
       throw new Error(`migration ${failed} failed: ${(error as Error).message}`, { cause: error });
     }
 
-    this.writer =
-      this.options.writerThread === false || this.file === ':memory:'
-        ? new InlineWriter(new SqliteWriter(this.file))
-        : await SqliteWriterThread.start(this.file);
+    const inline = this.options.writerThread === false || this.file === ':memory:';
+    const stream = inline ? undefined : this.options.stream;
+    // Not ready until the thread has tried Redis once (bounded: a Redis that does not answer
+    // must not hold the start; it is reported as connecting).
+    if (stream) this.streamState = { problem: 'redis: connecting' };
+    let firstState: (() => void) | undefined;
+    const tried = new Promise<void>((resolve) => (firstState = resolve));
+    const log = this.options.log;
+    this.writer = inline
+      ? new InlineWriter(new SqliteWriter(this.file))
+      : await SqliteWriterThread.start(this.file, {
+          ...(stream ? { stream } : {}),
+          onNotice: (n) => {
+            if (n.notice === 'stream') {
+              this.streamState!.problem = n.problem;
+              firstState?.();
+            } else log?.[n.level](n.obj, n.msg);
+          },
+        });
+    if (stream) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([tried, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
+    }
     this.readerDb = openSqlite(this.file);
     this.kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: this.readerDb }) });
     this.reads = new ReadModel(this.kysely);
@@ -88,6 +125,19 @@ export class SqliteEventStore extends ReadModelStore implements EventStore {
 
   head(): number {
     return this.writer.lastSeq;
+  }
+
+  /**
+   * True when the writer thread appends every commit to the Redis stream (asked for with
+   * `stream`, and there is a writer thread): the bus then has no stream work to do.
+   */
+  get streamsToRedis(): boolean {
+    return this.streamState !== undefined;
+  }
+
+  /** Why the writer thread cannot reach the Redis stream now, or undefined. */
+  streamProblem(): string | undefined {
+    return this.streamState?.problem;
   }
 
   /** One writer per file: what it last committed is the head. */

@@ -11,6 +11,38 @@ export type WriterRequest =
 export type WriterReply =
   { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
+/** Where the writer thread appends commits besides the database (the Redis stream). */
+export interface WriterStreamConfig {
+  url: string;
+  prefix: string;
+  maxLen: number;
+  maxBacklog: number;
+}
+
+/** What the writer thread is started with. */
+export interface WriterData {
+  file: string;
+  stream?: WriterStreamConfig;
+}
+
+/** Unasked messages from the writer thread: the stream's state, and its log lines. */
+export type WriterNotice =
+  | { notice: 'stream'; problem: string | undefined }
+  | {
+      notice: 'log';
+      level: 'debug' | 'info' | 'warn' | 'error';
+      obj: object;
+      msg: string;
+    };
+
+/** Options of {@link SqliteWriterThread.start}. */
+export interface WriterThreadOptions {
+  /** Append every commit to this Redis stream, from the writer thread. */
+  stream?: WriterStreamConfig;
+  /** Receives the thread's notices. */
+  onNotice?: (notice: WriterNotice) => void;
+}
+
 /**
  * Events as they cross to the writer thread: one flat array of primitives,
  * `[id, type, agentId, ts, correlationId | null, dataJson, …]`. Cloning strings is much cheaper
@@ -94,9 +126,14 @@ export class SqliteWriterThread implements WriterPort {
   private failure: Error | undefined;
   lastSeq = 0;
 
-  private constructor(file: string) {
-    this.worker = new Worker(workerUrl(), { workerData: { file } });
-    this.worker.on('message', (r: WriterReply) => {
+  private constructor(file: string, options: WriterThreadOptions) {
+    const data: WriterData = { file, ...(options.stream ? { stream: options.stream } : {}) };
+    this.worker = new Worker(workerUrl(), { workerData: data });
+    this.worker.on('message', (r: WriterReply | WriterNotice) => {
+      if ('notice' in r) {
+        options.onNotice?.(r);
+        return;
+      }
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
@@ -114,8 +151,8 @@ export class SqliteWriterThread implements WriterPort {
     this.worker.on('exit', (code) => fail(new Error(`SQLite writer thread exited (code ${code})`)));
   }
 
-  static async start(file: string): Promise<SqliteWriterThread> {
-    const t = new SqliteWriterThread(file);
+  static async start(file: string, options: WriterThreadOptions = {}): Promise<SqliteWriterThread> {
+    const t = new SqliteWriterThread(file, options);
     t.lastSeq = (await t.call(0)) as number;
     return t;
   }

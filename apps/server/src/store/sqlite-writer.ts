@@ -1,6 +1,7 @@
 import BetterSqlite3 from 'better-sqlite3';
-import type { WardenEvent } from '@warden/protocol';
+import type { StoredEvent, WardenEvent } from '@warden/protocol';
 import { mergeDelta, projectAgent, type AgentDelta } from './agent-projection.js';
+import { serializeStoredEvent } from './serialize.js';
 
 type Db = BetterSqlite3.Database;
 
@@ -186,6 +187,22 @@ export class SqliteWriter {
         `INSERT INTO projection_state (name, seq) VALUES ('agents', ?)
          ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`,
       ),
+      storedBetween: db.prepare<
+        [number, number],
+        {
+          seq: number;
+          id: string;
+          type: string;
+          agent_id: string;
+          ts: number;
+          received_at: number;
+          correlation_id: string | null;
+          data: string;
+        }
+      >(
+        `SELECT seq, id, type, agent_id, ts, received_at, correlation_id, data FROM events
+         WHERE seq > ? AND seq <= ? ORDER BY seq`,
+      ),
       eventsAfter: db.prepare<
         [number],
         {
@@ -313,6 +330,25 @@ export class SqliteWriter {
       this.writer.pragma('wal_checkpoint(TRUNCATE)');
     }
     return deleted;
+  }
+
+  /** Stored events with `since < seq <= until`, as stored-event JSON (for the Redis stream). */
+  readStoredJson(since: number, until: number): Array<{ seq: number; json: string }> {
+    return this.stmts.storedBetween.all(since, until).map((r) => ({
+      seq: r.seq,
+      json: serializeStoredEvent(
+        {
+          seq: r.seq,
+          receivedAt: r.received_at,
+          id: r.id,
+          type: r.type,
+          agentId: r.agent_id,
+          ts: r.ts,
+          ...(r.correlation_id === null ? {} : { correlationId: r.correlation_id }),
+        } as StoredEvent,
+        r.data,
+      ),
+    }));
   }
 
   close(): void {
