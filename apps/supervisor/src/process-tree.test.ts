@@ -1,0 +1,389 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from './clock.js';
+import {
+  ProcessSampler,
+  ProcessTreeScanner,
+  parseProcStat,
+  readProcStat,
+  readProcTable,
+  systemClockTicks,
+  systemPageSize,
+  treePids,
+} from './process-tree.js';
+import type { ProcStat, ProcTable } from './process-tree.js';
+import { ManualClock } from './test-support/manual-clock.js';
+
+const groups: number[] = [];
+const scanners: ProcessTreeScanner[] = [];
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const pgid of groups.splice(0)) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const s of scanners.splice(0)) s.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** Starts `sh -c script` as the leader of its own process group (as agents are started). */
+function startShell(script: string): number {
+  const child = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' });
+  child.unref();
+  groups.push(child.pid!);
+  return child.pid!;
+}
+
+function tempDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-proc-'));
+  dirs.push(d);
+  return d;
+}
+
+function scanner(): ProcessTreeScanner {
+  const s = new ProcessTreeScanner();
+  scanners.push(s);
+  return s;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const q = JSON.stringify;
+
+function stat(p: Partial<ProcStat> & { pid: number }): ProcStat {
+  return {
+    ppid: 1,
+    pgid: p.pid,
+    state: 'S',
+    cpuTicks: 0,
+    childCpuTicks: 0,
+    rssPages: 0,
+    startTicks: 1000,
+    ...p,
+  };
+}
+
+function table(trees: Record<number, ProcStat[]>): ProcTable {
+  return { trees: new Map(Object.entries(trees).map(([k, v]) => [Number(k), v])) };
+}
+
+describe('parseProcStat', () => {
+  const line = (comm: string) =>
+    Buffer.from(
+      `4242 (${comm}) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 50 30 20 20 0 3 0 98765 123456789 2560 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n`,
+    );
+
+  it('reads the fields supervision needs, with CPU split into own and reaped children', () => {
+    const b = line('node');
+    expect(parseProcStat(b, b.length)).toEqual({
+      pid: 4242,
+      ppid: 17,
+      pgid: 4242,
+      state: 'S',
+      cpuTicks: 300,
+      childCpuTicks: 50,
+      rssPages: 2560,
+      startTicks: 98765,
+    });
+  });
+
+  it('finds the fields after the LAST parenthesis, so a command name with spaces and parentheses parses', () => {
+    const b = line('a) S 1 2 (b c');
+    const s = parseProcStat(b, b.length)!;
+    expect([s.pid, s.ppid, s.pgid, s.cpuTicks, s.rssPages]).toEqual([4242, 17, 4242, 300, 2560]);
+  });
+
+  it('refuses text that is not a whole stat line', () => {
+    const b = line('node');
+    expect(parseProcStat(b, 40)).toBeUndefined();
+    expect(parseProcStat(Buffer.from('garbage'), 7)).toBeUndefined();
+    expect(parseProcStat(Buffer.from('12 (x'), 5)).toBeUndefined();
+  });
+
+  it('fills a given object instead of allocating one', () => {
+    const b = line('node');
+    const into = stat({ pid: 1 });
+    expect(parseProcStat(b, b.length, into)).toBe(into);
+    expect(into.pid).toBe(4242);
+  });
+});
+
+describe('reading /proc', () => {
+  it('reads this process and knows its parent', () => {
+    const me = readProcStat(process.pid)!;
+    expect(me.pid).toBe(process.pid);
+    expect(me.ppid).toBe(process.ppid);
+    expect(me.rssPages).toBeGreaterThan(0);
+    expect(readProcTable().get(process.pid)?.ppid).toBe(process.ppid);
+  });
+
+  it('a pid that does not exist reads as undefined, not an error', () => {
+    expect(readProcStat(2 ** 22 + 12345)).toBeUndefined();
+  });
+
+  it('the system units are the usual Linux ones', () => {
+    expect(systemClockTicks()).toBe(100);
+    expect([4096, 16384, 65536]).toContain(systemPageSize());
+  });
+});
+
+describe('ProcessTreeScanner', () => {
+  it('a parent that spawns children shows every descendant, root first', async () => {
+    const root = startShell('sleep 30 & sleep 30 & wait');
+    const s = scanner();
+    const tree = await until('two children', () => {
+      const t = s.scan([root]).trees.get(root);
+      return t && t.length === 3 ? t : undefined;
+    });
+    expect(tree[0]!.pid).toBe(root);
+    expect(tree.slice(1).every((p) => p.ppid === root && p.pgid === root)).toBe(true);
+    expect(treePids(root, readProcTable())).toEqual(tree.map((p) => p.pid));
+  });
+
+  it('finds grandchildren, and a child whose command name holds spaces and parentheses', async () => {
+    // The middle shell renames itself (comm) before starting its child.
+    const root = startShell(`sh -c 'printf "x) (y z" > /proc/$$/comm; sleep 30 & wait' & wait`);
+    const s = scanner();
+    const tree = await until('three processes', () => {
+      const t = s.scan([root]).trees.get(root);
+      return t && t.length === 3 ? t : undefined;
+    });
+    const middle = tree.find((p) => p.ppid === root)!;
+    expect(fs.readFileSync(`/proc/${middle.pid}/comm`, 'utf8')).toBe('x) (y z\n');
+    expect(tree.find((p) => p.ppid === middle.pid)).toBeDefined();
+  });
+
+  it('a child that left the tree by parent but stayed in the group is still counted', async () => {
+    // The middle shell exits at once; its sleep is reparented to init but keeps the pgid.
+    const root = startShell(`sh -c 'sleep 30 &'; sleep 30`);
+    const s = scanner();
+    const tree = await until('the orphan', () => {
+      const t = s.scan([root]).trees.get(root);
+      return t && t.length === 3 && t.some((p) => p.ppid !== root) ? t : undefined;
+    });
+    // The root shell, its own sleep and the orphan.
+    expect(tree.map((p) => p.pgid)).toEqual([root, root, root]);
+  });
+
+  it('a root given after its processes were already seen as outsiders is found whole', async () => {
+    const root = startShell('sleep 30 & wait');
+    const s = scanner();
+    await until(
+      'the child to exist',
+      () => readProcTable().get(root) && treePids(root, readProcTable()).length === 2,
+    );
+    expect(s.scan([]).trees.size).toBe(0);
+    expect(s.scan([root]).trees.get(root)?.length).toBe(2);
+  });
+
+  it('children born after the first scan are found on the next, and the dead are dropped', async () => {
+    const dir = tempDir();
+    const go = path.join(dir, 'go');
+    const root = startShell(`while [ ! -e ${q(go)} ]; do sleep 0.05; done; sleep 30 & wait`);
+    const s = scanner();
+    await until('root', () => s.scan([root]).trees.get(root));
+    fs.writeFileSync(go, '');
+    const tree = await until('the new child', () => {
+      const t = s.scan([root]).trees.get(root);
+      return t && t.some((p) => p.ppid === root && p.pid !== root) ? t : undefined;
+    });
+    const child = tree[1]!.pid;
+    process.kill(child, 'SIGKILL');
+    await until(
+      'the child to go',
+      () =>
+        !s
+          .scan([root])
+          .trees.get(root)
+          ?.some((p) => p.pid === child),
+    );
+    process.kill(root, 'SIGKILL');
+    await until('the root to go', () => !s.scan([root]).trees.has(root));
+  });
+
+  it('keeps one stat file open per member only, and closes them when a root is dropped', async () => {
+    const root = startShell('sleep 30 & sleep 30 & wait');
+    const s = scanner();
+    await until('three', () => s.scan([root]).trees.get(root)?.length === 3);
+    expect(s.openFileCount).toBe(3);
+    s.scan([]);
+    expect(s.openFileCount).toBe(0);
+  });
+});
+
+describe('ProcessSampler on real processes', () => {
+  it('a node grandchild that allocates 100 MB shows as RSS growth of the tree, not of the main pid', async () => {
+    const dir = tempDir();
+    const go = path.join(dir, 'go');
+    const done = path.join(dir, 'done');
+    const js = `const fs=require('fs');const t=setInterval(()=>{if(!fs.existsSync(${q(go)}))return;clearInterval(t);globalThis.b=Buffer.alloc(100*1024*1024,1);fs.writeFileSync(${q(done)},'');setInterval(()=>{},1000)},20)`;
+    const root = startShell(`${q(process.execPath)} -e ${q(js)} & wait`);
+    const s = scanner();
+    const sampler = new ProcessSampler({ clock: systemClock });
+    await until('node grandchild', () => (s.scan([root]).trees.get(root)?.length ?? 0) >= 2);
+    await sleep(300); // node start-up
+    const before = sampler.sample(s.scan([root])).get(root)!;
+    fs.writeFileSync(go, '');
+    await until('allocation', () => fs.existsSync(done), 10_000);
+    const table = s.scan([root]);
+    const after = sampler.sample(table).get(root)!;
+    const mainPidBytes = table.trees.get(root)![0]!.rssPages * systemPageSize();
+    expect(after.rssBytes - before.rssBytes).toBeGreaterThan(95 * 1024 * 1024);
+    expect(mainPidBytes).toBeLessThan(20 * 1024 * 1024);
+    expect(after.pids).toEqual(before.pids);
+  });
+
+  it('a CPU spinner as a grandchild reads about 100% over a 1 s interval', async () => {
+    const root = startShell(`${q(process.execPath)} -e 'for(;;){}' & wait`);
+    const s = scanner();
+    const sampler = new ProcessSampler({ clock: systemClock });
+    await until('spinner', () => (s.scan([root]).trees.get(root)?.length ?? 0) >= 2);
+    await sleep(200);
+    const first = sampler.sample(s.scan([root])).get(root)!;
+    expect(first.intervalMs).toBe(0);
+    await sleep(1000);
+    const busy = sampler.sample(s.scan([root])).get(root)!;
+    process.kill(-root, 'SIGKILL');
+    expect(busy.intervalMs).toBeGreaterThanOrEqual(1000);
+    expect(busy.cpuPercent).toBeGreaterThan(50);
+    expect(busy.cpuPercent).toBeLessThan(150);
+  });
+
+  it('an idle tree reads near 0%', async () => {
+    const root = startShell('sleep 30 & wait');
+    const s = scanner();
+    const sampler = new ProcessSampler({ clock: systemClock });
+    await until('child', () => s.scan([root]).trees.get(root)?.length === 2);
+    sampler.sample(s.scan([root]));
+    await sleep(300);
+    expect(sampler.sample(s.scan([root])).get(root)!.cpuPercent).toBeLessThan(10);
+  });
+});
+
+describe('ProcessSampler accounting', () => {
+  const clk = () => new ManualClock(1_000_000);
+
+  it('CPU percent is the tree’s tick growth over the interval, in percent of one core', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100, pageSize: 4096 });
+    sampler.sample(
+      table({ 10: [stat({ pid: 10, cpuTicks: 5 }), stat({ pid: 11, ppid: 10, cpuTicks: 7 })] }),
+    );
+    clock.advance(2000);
+    const s = sampler
+      .sample(
+        table({
+          10: [
+            stat({ pid: 10, cpuTicks: 55, rssPages: 10 }),
+            stat({ pid: 11, ppid: 10, cpuTicks: 157, rssPages: 5 }),
+          ],
+        }),
+      )
+      .get(10)!;
+    // (50 + 150) ticks = 2 s of CPU over 2 s = one core.
+    expect(s).toEqual({
+      ts: 1_002_000,
+      cpuPercent: 100,
+      rssBytes: 15 * 4096,
+      pids: [10, 11],
+      intervalMs: 2000,
+    });
+  });
+
+  it('the first sample of a root has no interval and reads 0%', () => {
+    const sampler = new ProcessSampler({ clock: clk(), clockTicks: 100, pageSize: 4096 });
+    const s = sampler.sample(table({ 10: [stat({ pid: 10, cpuTicks: 999 })] })).get(10)!;
+    expect([s.cpuPercent, s.intervalMs]).toEqual([0, 0]);
+  });
+
+  it('a child reaped by its parent during the interval is not counted twice', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100 });
+    sampler.sample(
+      table({ 10: [stat({ pid: 10, cpuTicks: 10 }), stat({ pid: 11, ppid: 10, cpuTicks: 40 })] }),
+    );
+    clock.advance(1000);
+    // The child used 20 more ticks, exited at 60, and the parent (idle) reaped it.
+    const s = sampler
+      .sample(table({ 10: [stat({ pid: 10, cpuTicks: 10, childCpuTicks: 60 })] }))
+      .get(10)!;
+    expect(s.cpuPercent).toBe(20);
+  });
+
+  it('a child born and reaped between two samples is counted through its parent', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100 });
+    sampler.sample(table({ 10: [stat({ pid: 10 })] }));
+    clock.advance(1000);
+    expect(
+      sampler.sample(table({ 10: [stat({ pid: 10, childCpuTicks: 30 })] })).get(10)!.cpuPercent,
+    ).toBe(30);
+  });
+
+  it('a child born during the interval counts all of its CPU', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100 });
+    sampler.sample(table({ 10: [stat({ pid: 10 })] }));
+    clock.advance(1000);
+    const s = sampler.sample(
+      table({ 10: [stat({ pid: 10 }), stat({ pid: 12, ppid: 10, cpuTicks: 45 })] }),
+    );
+    expect(s.get(10)!.cpuPercent).toBe(45);
+  });
+
+  it('a member that vanishes without being reaped inside the tree does not make CPU negative', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100 });
+    sampler.sample(
+      table({
+        10: [stat({ pid: 10, cpuTicks: 10 }), stat({ pid: 11, ppid: 1, pgid: 10, cpuTicks: 500 })],
+      }),
+    );
+    clock.advance(1000);
+    expect(
+      sampler.sample(table({ 10: [stat({ pid: 10, cpuTicks: 15 })] })).get(10)!.cpuPercent,
+    ).toBe(5);
+  });
+
+  it('a reused pid (new start time) is a new process, not a CPU jump backwards', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100 });
+    sampler.sample(table({ 10: [stat({ pid: 10 }), stat({ pid: 11, ppid: 10, cpuTicks: 900 })] }));
+    clock.advance(1000);
+    const s = sampler.sample(
+      table({
+        10: [stat({ pid: 10 }), stat({ pid: 11, ppid: 10, cpuTicks: 3, startTicks: 5000 })],
+      }),
+    );
+    expect(s.get(10)!.cpuPercent).toBe(3);
+  });
+
+  it('a root missing from the table gets no sample and starts afresh when it returns', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100 });
+    sampler.sample(table({ 10: [stat({ pid: 10 })], 20: [stat({ pid: 20 })] }));
+    clock.advance(1000);
+    expect([...sampler.sample(table({ 20: [stat({ pid: 20 })] })).keys()]).toEqual([20]);
+    clock.advance(1000);
+    expect(
+      sampler.sample(table({ 10: [stat({ pid: 10, cpuTicks: 50 })] })).get(10)!.intervalMs,
+    ).toBe(0);
+  });
+});

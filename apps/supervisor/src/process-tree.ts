@@ -1,0 +1,577 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import type { Clock } from './clock.js';
+
+/**
+ * One process as `/proc/[pid]/stat` describes it (proc(5)), reduced to what supervision needs.
+ */
+export interface ProcStat {
+  /** Process id (field 1). */
+  pid: number;
+  /** Parent process id (field 4); 1 (or a subreaper) once the parent has died. */
+  ppid: number;
+  /** Process group id (field 5): an agent started detached leads its own group. */
+  pgid: number;
+  /** One-letter state (field 3): R running, S sleeping, D disk wait, Z zombie, T stopped, … */
+  state: string;
+  /** CPU the process itself used, user + system (`utime + stime`), in clock ticks. */
+  cpuTicks: number;
+  /**
+   * CPU of its children that it waited for (`cutime + cstime`), in clock ticks: a child's
+   * whole total moves here when its parent reaps it, which is how work done by short-lived
+   * children between two samples is still counted.
+   */
+  childCpuTicks: number;
+  /** Resident set size in pages (field 24). */
+  rssPages: number;
+  /** Start time after boot in clock ticks (field 22): with `pid`, it names one process. */
+  startTicks: number;
+}
+
+const memo: { clockTicks?: number; pageSize?: number } = {};
+
+function getconf(name: string, fallback: number): number {
+  try {
+    const v = Number(execFileSync('getconf', [name], { encoding: 'utf8', timeout: 2000 }).trim());
+    return Number.isInteger(v) && v > 0 ? v : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/** `CLK_TCK`, the unit of the CPU times in /proc (read once with `getconf`; 100 if that fails). */
+export function systemClockTicks(): number {
+  return (memo.clockTicks ??= getconf('CLK_TCK', 100));
+}
+
+/** The page size RSS is counted in (read once with `getconf`; 4096 if that fails). */
+export function systemPageSize(): number {
+  return (memo.pageSize ??= getconf('PAGESIZE', 4096));
+}
+
+// Parsing state shared by the synchronous readers below: nothing here ever awaits, so one
+// buffer and one cursor serve every read without allocating.
+const statBuf = Buffer.allocUnsafe(4096);
+let cursor = 0;
+
+function nextInt(buf: Uint8Array, len: number): number {
+  let p = cursor;
+  let neg = false;
+  if (buf[p] === 0x2d) {
+    neg = true;
+    p++;
+  }
+  const start = p;
+  let v = 0;
+  while (p < len) {
+    const c = buf[p]!;
+    if (c < 0x30 || c > 0x39) break;
+    v = v * 10 + (c - 0x30);
+    p++;
+  }
+  if (p === start) {
+    cursor = -1;
+    return 0;
+  }
+  cursor = p + 1;
+  return neg ? -v : v;
+}
+
+function skipFields(buf: Uint8Array, len: number, n: number): void {
+  let p = cursor;
+  for (let i = 0; i < n && p < len; p++) if (buf[p] === 0x20) i++;
+  cursor = p < len ? p : -1;
+}
+
+/**
+ * Parses the text of `/proc/[pid]/stat` (the first `len` bytes of `buf`) into `into`, or into
+ * a new object. The command name (field 2) may hold spaces and parentheses, so the fields
+ * after it are found from the LAST `)`. Returns undefined for text that is not a stat line.
+ */
+export function parseProcStat(buf: Uint8Array, len: number, into?: ProcStat): ProcStat | undefined {
+  let pid = 0;
+  let i = 0;
+  while (i < len && buf[i]! >= 0x30 && buf[i]! <= 0x39) pid = pid * 10 + (buf[i++]! - 0x30);
+  if (i === 0) return undefined;
+  let close = len - 1;
+  while (close > i && buf[close] !== 0x29) close--;
+  if (close <= i || close + 4 >= len) return undefined;
+  const state = String.fromCharCode(buf[close + 2]!);
+  cursor = close + 4; // field 4
+  const ppid = nextInt(buf, len);
+  if (cursor < 0) return undefined;
+  const pgid = nextInt(buf, len);
+  if (cursor < 0) return undefined;
+  skipFields(buf, len, 8); // 6 session … 13 cmajflt
+  if (cursor < 0) return undefined;
+  const utime = nextInt(buf, len);
+  if (cursor < 0) return undefined;
+  const stime = nextInt(buf, len);
+  if (cursor < 0) return undefined;
+  const cutime = nextInt(buf, len);
+  if (cursor < 0) return undefined;
+  const cstime = nextInt(buf, len);
+  if (cursor < 0) return undefined;
+  skipFields(buf, len, 4); // 18 priority … 21 itrealvalue
+  if (cursor < 0) return undefined;
+  const startTicks = nextInt(buf, len);
+  if (cursor < 0) return undefined;
+  skipFields(buf, len, 1); // 23 vsize
+  if (cursor < 0) return undefined;
+  const rssPages = nextInt(buf, len);
+  if (cursor < 0) return undefined;
+  const out = into ?? ({} as ProcStat);
+  out.pid = pid;
+  out.ppid = ppid;
+  out.pgid = pgid;
+  out.state = state;
+  out.cpuTicks = utime + stime;
+  out.childCpuTicks = cutime + cstime;
+  out.rssPages = Math.max(0, rssPages);
+  out.startTicks = startTicks;
+  return out;
+}
+
+/** Reads an open stat file from offset 0; -1 when the process is gone (ESRCH) or unreadable. */
+function preadStat(fd: number): number {
+  try {
+    return fs.readSync(fd, statBuf, 0, statBuf.length, 0);
+  } catch {
+    return -1;
+  }
+}
+
+function openStat(procDir: string, pid: number): number {
+  try {
+    return fs.openSync(`${procDir}/${pid}/stat`, 'r');
+  } catch {
+    return -1;
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Already closed or never valid: nothing to release.
+  }
+}
+
+/** A directory name of /proc as a pid, or 0 for the non-process entries (`self`, `sys`, …). */
+function toPid(name: string): number {
+  let pid = 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return 0;
+    pid = pid * 10 + (c - 0x30);
+  }
+  return pid;
+}
+
+/**
+ * Reads one process's stat, or undefined when it does not exist (any more) or cannot be read.
+ *
+ * @param procDir where procfs is mounted. @defaultValue `'/proc'`
+ */
+export function readProcStat(pid: number, procDir = '/proc'): ProcStat | undefined {
+  const fd = openStat(procDir, pid);
+  if (fd < 0) return undefined;
+  try {
+    const n = preadStat(fd);
+    return n > 0 ? parseProcStat(statBuf, n) : undefined;
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+/**
+ * Every process on the machine, read once from /proc: a snapshot for one-off work (stopping a
+ * tree). Processes that vanish while it reads are left out. For sampling every second, use
+ * {@link ProcessTreeScanner}, which reads far less.
+ *
+ * @param procDir where procfs is mounted. @defaultValue `'/proc'`
+ */
+export function readProcTable(procDir = '/proc'): Map<number, ProcStat> {
+  const table = new Map<number, ProcStat>();
+  let names: string[];
+  try {
+    names = fs.readdirSync(procDir);
+  } catch {
+    return table;
+  }
+  for (const name of names) {
+    const pid = toPid(name);
+    if (pid === 0) continue;
+    const stat = readProcStat(pid, procDir);
+    if (stat) table.set(pid, stat);
+  }
+  return table;
+}
+
+/**
+ * The pids of `rootPid`'s tree in a snapshot: the root (when present), every process of the
+ * root's process group (an agent started detached leads its own, and children that outlive
+ * their parent stay in it after being reparented to init), and every descendant of either,
+ * found by parent pid. Root first.
+ */
+export function treePids(rootPid: number, table: ReadonlyMap<number, ProcStat>): number[] {
+  const children = new Map<number, number[]>();
+  const seeds: number[] = [];
+  if (table.has(rootPid)) seeds.push(rootPid);
+  for (const p of table.values()) {
+    if (p.pid !== rootPid && p.pgid === rootPid) seeds.push(p.pid);
+    const list = children.get(p.ppid);
+    if (list) list.push(p.pid);
+    else children.set(p.ppid, [p.pid]);
+  }
+  const seen = new Set<number>();
+  const out: number[] = [];
+  const stack = seeds.reverse();
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    out.push(pid);
+    const kids = children.get(pid);
+    if (kids) for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
+  }
+  return out;
+}
+
+/** The supervised trees at one instant, as {@link ProcessTreeScanner.scan} found them. */
+export interface ProcTable {
+  /**
+   * Members of each root asked for, root first. A root with no process (exited and reaped)
+   * is absent. The {@link ProcStat} objects are reused: valid until the next scan.
+   */
+  readonly trees: ReadonlyMap<number, readonly ProcStat[]>;
+}
+
+/** Options of {@link ProcessTreeScanner}. */
+export interface ProcessTreeScannerOptions {
+  /** Where procfs is mounted. @defaultValue `'/proc'` */
+  procDir?: string;
+  /**
+   * Most stat files kept open between scans (one per tree member); members beyond it are
+   * opened and closed on every scan instead. @defaultValue 2048
+   */
+  maxOpenFiles?: number;
+}
+
+interface Entry {
+  pid: number;
+  readonly stat: ProcStat;
+  /** Stat file kept open for a member, or -1. */
+  fd: number;
+  /** Scan that last listed the pid in /proc. */
+  seenGen: number;
+  /** Scan that last read (or tried to read) its stat. */
+  readGen: number;
+  /** Scan that resolved `root`. */
+  rootGen: number;
+  /** Root whose tree it belongs to, 0 for none. */
+  root: number;
+}
+
+/**
+ * Finds every supervised tree with one pass over /proc per sampling tick, for all agents
+ * together, and reads as little as it can.
+ *
+ * Each scan lists /proc once. Membership is resolved once per scan for all roots by walking
+ * parent pids (memoised, so each process is visited once): a process belongs to a root if it
+ * is the root, is in the root's process group, or its parent belongs.
+ *
+ * Cheap because a process outside every tree can never join one later (its parent only ever
+ * changes to init), so after the first scan only new pids and tree members are read; and a
+ * member's stat file stays open and is re-read with one `pread` (an open stat file is bound
+ * to that process: when it dies the read fails with ESRCH even if the pid is reused). A new
+ * root may already have been seen as an outsider, so a scan whose roots include a new one
+ * reads everything once. Processes that vanish mid-scan (ENOENT, ESRCH) are skipped.
+ *
+ * Not safe to share between concurrent callers (it is synchronous; there are none).
+ */
+export class ProcessTreeScanner {
+  private readonly procDir: string;
+  private readonly maxOpenFiles: number;
+  private readonly entries = new Map<number, Entry>();
+  private readonly read: Entry[] = [];
+  private roots = new Set<number>();
+  private gen = 0;
+  private openFiles = 0;
+
+  constructor(options: ProcessTreeScannerOptions = {}) {
+    this.procDir = options.procDir ?? '/proc';
+    this.maxOpenFiles = options.maxOpenFiles ?? 2048;
+  }
+
+  /** Stat files held open now (one per member, up to `maxOpenFiles`). */
+  get openFileCount(): number {
+    return this.openFiles;
+  }
+
+  /** Scans /proc once and returns the current tree of each of `roots`. */
+  scan(roots: Iterable<number>): ProcTable {
+    const gen = ++this.gen;
+    const prevRoots = this.roots;
+    const rootSet = new Set(roots);
+    let full = gen === 1;
+    if (!full) for (const r of rootSet) if (!prevRoots.has(r)) full = true;
+    this.roots = rootSet;
+
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.procDir);
+    } catch {
+      names = [];
+    }
+    const read = this.read;
+    read.length = 0;
+    for (const name of names) {
+      const pid = toPid(name);
+      if (pid === 0) continue;
+      let e = this.entries.get(pid);
+      if (e === undefined) {
+        e = { pid, stat: {} as ProcStat, fd: -1, seenGen: 0, readGen: 0, rootGen: 0, root: 0 };
+        this.entries.set(pid, e);
+      } else if (!full && e.root === 0 && e.readGen > 0) {
+        e.seenGen = gen;
+        continue; // a known outsider stays one
+      }
+      e.seenGen = gen;
+      e.readGen = gen;
+      if (this.readEntry(e)) read.push(e);
+      else {
+        e.rootGen = gen;
+        e.root = 0;
+      }
+    }
+
+    const trees = new Map<number, ProcStat[]>();
+    for (const e of read) {
+      const root = this.rootOf(e, gen);
+      if (root === 0) {
+        if (e.fd >= 0) this.release(e);
+        continue;
+      }
+      const list = trees.get(root);
+      if (list === undefined) trees.set(root, [e.stat]);
+      else {
+        list.push(e.stat);
+        if (e.pid === root) {
+          list[list.length - 1] = list[0]!;
+          list[0] = e.stat;
+        }
+      }
+    }
+    // A tree whose root is gone (reaped) keeps only strays in its group: report it absent.
+    for (const [root, list] of trees) if (list[0]!.pid !== root) trees.delete(root);
+
+    for (const [pid, e] of this.entries) {
+      if (e.seenGen === gen) continue;
+      if (e.fd >= 0) this.release(e);
+      this.entries.delete(pid);
+    }
+    return { trees };
+  }
+
+  /** Closes every stat file held open. The scanner stays usable (the next scan reopens). */
+  close(): void {
+    for (const e of this.entries.values()) if (e.fd >= 0) this.release(e);
+    this.entries.clear();
+    this.roots = new Set();
+    this.gen = 0;
+  }
+
+  private release(e: Entry): void {
+    closeQuietly(e.fd);
+    e.fd = -1;
+    this.openFiles--;
+  }
+
+  /** Reads `e`'s stat into `e.stat`; false when the process is gone or unreadable. */
+  private readEntry(e: Entry): boolean {
+    if (e.fd >= 0) {
+      const n = preadStat(e.fd);
+      if (n > 0 && parseProcStat(statBuf, n, e.stat)) return true;
+      // ESRCH: that process died. The pid may already name a new one: read it by path.
+      this.release(e);
+    }
+    const fd = openStat(this.procDir, e.pid);
+    if (fd < 0) return false;
+    const n = preadStat(fd);
+    const ok = n > 0 && parseProcStat(statBuf, n, e.stat) !== undefined;
+    // Kept open for now; the scan closes it again if the process belongs to no tree.
+    if (ok && this.openFiles < this.maxOpenFiles) {
+      e.fd = fd;
+      this.openFiles++;
+    } else closeQuietly(fd);
+    return ok;
+  }
+
+  private rootOf(e: Entry, gen: number): number {
+    if (e.rootGen === gen) return e.root;
+    e.rootGen = gen;
+    e.root = 0; // guards against a parent cycle while this resolves
+    const s = e.stat;
+    let root = 0;
+    if (this.roots.has(e.pid)) root = e.pid;
+    else if (s.pgid !== e.pid && this.roots.has(s.pgid)) root = s.pgid;
+    else {
+      const parent = this.entries.get(s.ppid);
+      // A parent not read in this scan is a known outsider, so its children are too.
+      if (parent !== undefined && parent.readGen === gen) root = this.rootOf(parent, gen);
+    }
+    e.root = root;
+    return root;
+  }
+}
+
+/** Resources of one supervised tree over the last sampling interval. */
+export interface ProcessSample {
+  /** Epoch ms the sample was taken (the clock's `now`). */
+  ts: number;
+  /**
+   * CPU of the whole tree over the interval since the previous sample, in percent of one core
+   * (as top shows it: a tree busy on two cores reads 200). 0 on a root's first sample.
+   */
+  cpuPercent: number;
+  /** Resident set size summed over the tree's processes, in bytes. */
+  rssBytes: number;
+  /** The tree's pids, root first. */
+  pids: number[];
+  /** Length of the interval `cpuPercent` covers, in ms; 0 on a root's first sample. */
+  intervalMs: number;
+}
+
+/** Options of {@link ProcessSampler}. */
+export interface ProcessSamplerOptions {
+  /** Time of each sample. */
+  clock: Clock;
+  /** Unit of the CPU times. @defaultValue {@link systemClockTicks}() */
+  clockTicks?: number;
+  /** Unit of RSS. @defaultValue {@link systemPageSize}() */
+  pageSize?: number;
+}
+
+interface PidRecord {
+  start: number;
+  cpu: number;
+  child: number;
+  ppid: number;
+  root: number;
+  gen: number;
+  /** Growth of `child` in the current sample, left to match against children that vanished. */
+  childDelta: number;
+}
+
+interface RootState {
+  lastTs: number;
+  gen: number;
+  first: boolean;
+  ticks: number;
+  rssPages: number;
+  pids: number[];
+}
+
+/**
+ * Turns successive {@link ProcTable}s into per-tree samples: CPU percent over each interval,
+ * tree RSS and pids.
+ *
+ * CPU is counted per process, so processes joining and leaving a tree do not make the figure
+ * jump: each member contributes the growth of its own CPU and of its reaped children's
+ * (`cutime + cstime`); a member born during the interval contributes all of it. A child that
+ * its parent reaped during the interval shows up in the parent's `cutime` with its whole
+ * total, of which the part up to the previous sample was already counted, so that part is
+ * taken off again — but only if the parent's `cutime` grew by at least that much (an orphan
+ * reaped by init takes its time with it, and nothing is taken off).
+ */
+export class ProcessSampler {
+  private readonly clock: Clock;
+  private readonly clockTicks: number;
+  private readonly pageSize: number;
+  private readonly procs = new Map<number, PidRecord>();
+  private readonly rootStates = new Map<number, RootState>();
+  private gen = 0;
+
+  constructor(options: ProcessSamplerOptions) {
+    this.clock = options.clock;
+    this.clockTicks = options.clockTicks ?? systemClockTicks();
+    this.pageSize = options.pageSize ?? systemPageSize();
+  }
+
+  /** One sample per tree in `table`. Roots absent from `table` are forgotten. */
+  sample(table: ProcTable): Map<number, ProcessSample> {
+    const now = this.clock.now();
+    const gen = ++this.gen;
+    for (const [root, members] of table.trees) {
+      let rs = this.rootStates.get(root);
+      const first = rs === undefined;
+      if (rs === undefined) {
+        rs = { lastTs: now, gen, first, ticks: 0, rssPages: 0, pids: [] };
+        this.rootStates.set(root, rs);
+      }
+      rs.gen = gen;
+      rs.first = first;
+      rs.ticks = 0;
+      rs.rssPages = 0;
+      rs.pids = new Array<number>(members.length);
+      for (let i = 0; i < members.length; i++) {
+        const p = members[i]!;
+        rs.pids[i] = p.pid;
+        rs.rssPages += p.rssPages;
+        let rec = this.procs.get(p.pid);
+        if (rec !== undefined && rec.start === p.startTicks && rec.root === root) {
+          const child = p.childCpuTicks - rec.child;
+          rs.ticks += p.cpuTicks - rec.cpu + child;
+          rec.childDelta = child;
+        } else {
+          if (!first) rs.ticks += p.cpuTicks + p.childCpuTicks;
+          if (rec === undefined) {
+            rec = { start: 0, cpu: 0, child: 0, ppid: 0, root, gen, childDelta: 0 };
+            this.procs.set(p.pid, rec);
+          }
+          rec.start = p.startTicks;
+          rec.root = root;
+          rec.childDelta = 0;
+        }
+        rec.cpu = p.cpuTicks;
+        rec.child = p.childCpuTicks;
+        rec.ppid = p.ppid;
+        rec.gen = gen;
+      }
+    }
+
+    for (const [pid, rec] of this.procs) {
+      if (rec.gen === gen) continue;
+      this.procs.delete(pid);
+      const rs = this.rootStates.get(rec.root);
+      if (rs === undefined || rs.gen !== gen) continue;
+      const parent = this.procs.get(rec.ppid);
+      const total = rec.cpu + rec.child;
+      if (parent && parent.gen === gen && parent.root === rec.root && parent.childDelta >= total) {
+        parent.childDelta -= total;
+        rs.ticks -= total;
+      }
+    }
+
+    const out = new Map<number, ProcessSample>();
+    for (const [root, rs] of this.rootStates) {
+      if (rs.gen !== gen) {
+        this.rootStates.delete(root);
+        continue;
+      }
+      const intervalMs = rs.first ? 0 : now - rs.lastTs;
+      const cpuPercent =
+        intervalMs > 0 ? (Math.max(0, rs.ticks) * 100_000) / (this.clockTicks * intervalMs) : 0;
+      out.set(root, {
+        ts: now,
+        cpuPercent,
+        rssBytes: rs.rssPages * this.pageSize,
+        pids: rs.pids,
+        intervalMs,
+      });
+      rs.lastTs = now;
+    }
+    return out;
+  }
+}
