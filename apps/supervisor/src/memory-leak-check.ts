@@ -1,0 +1,217 @@
+import { MB, formatDuration } from './health-check.js';
+import type { CheckResult, HealthCheck, ResourceSample } from './health-check.js';
+
+/** Options of {@link MemoryLeakCheck}. */
+export interface MemoryLeakCheckOptions {
+  /** `health.memory_leak.window` in ms: the trailing span the trend is fitted over. */
+  windowMs: number;
+  /**
+   * `health.memory_leak.min_growth_mb`: the fitted rate must add at least this much over one
+   * full window.
+   */
+  minGrowthMb: number;
+  /** `health.max_memory_mb`, when set: the reason then says how long until it is reached. */
+  maxMemoryMb?: number;
+  /**
+   * Fewest samples in the window before a trend is judged.
+   * @defaultValue 10
+   */
+  minSamples?: number;
+  /**
+   * Fewest of the window the samples must span (first to last) before a trend is judged, as a
+   * fraction: a leak is a trend, and a trend needs time.
+   * @defaultValue 0.5
+   */
+  minSpanFraction?: number;
+  /**
+   * Least R² of the straight-line fit: below it the memory is too noisy around the line to
+   * call the rise a trend.
+   * @defaultValue 0.5
+   */
+  minR2?: number;
+}
+
+/** A least-squares line through `(minutes, MB)` points. */
+interface Fit {
+  /** MB per minute. */
+  slope: number;
+  /** MB at minute 0 (the first sample). */
+  intercept: number;
+  /** Coefficient of determination, 0 … 1. */
+  r2: number;
+}
+
+interface Point {
+  ts: number;
+  mb: number;
+}
+
+/**
+ * Memory leak (check `memory_leak`): a steady rise of the process tree's RSS, flagged as a
+ * `warning` while there is still time to act — before `max_memory_mb` is reached and the
+ * `memory` check (or the OOM killer) steps in.
+ *
+ * Over the samples of the trailing `window`, a least-squares line is fitted, and a leak is
+ * flagged when all of these hold:
+ * 1. enough data: at least `minSamples` samples, spanning at least `minSpanFraction` of the
+ *    window (by default 10 samples over 5 of 10 minutes);
+ * 2. a rise: the fitted slope, projected over one full window (slope × window), adds at
+ *    least `min_growth_mb` (5 MB/min for 50 MB per 10 m). Projected rather than observed so a
+ *    leak is flagged from half a window of data on, and a leak of exactly the threshold rate
+ *    is not lost to sampling jitter shortening the observed span;
+ * 3. a trend, not noise: R² of the fit at least `minR2` (0.5);
+ * 4. sustained — "enough rising samples": the line fitted to each half of the span on its own
+ *    rises at least half as fast as the whole. A one-off step (a cache filled once, a
+ *    model loaded) lifts one half and leaves the other flat, so it is not a leak, while a
+ *    steady leak rises in both.
+ *
+ * A leak that starts after a long flat stretch is therefore flagged once it fills most of
+ * the window. Memory that swings far more than it grows (a big GC sawtooth around a slow
+ * rise) fails the R² test and is left to the `memory` limit check.
+ *
+ * The reason gives the slope in MB/min, the growth and, with a limit, the fitted time until
+ * it is reached: `RSS rising 25.0 MB/min (+125 MB in 5m, R² 1.00); ~8 min until 1024 MB limit`.
+ */
+export class MemoryLeakCheck implements HealthCheck {
+  readonly check = 'memory_leak' as const;
+  private readonly windowMs: number;
+  private readonly minGrowthMb: number;
+  private readonly maxMemoryMb: number | undefined;
+  private readonly minSamples: number;
+  private readonly minSpanMs: number;
+  private readonly minR2: number;
+  private points: Point[] = [];
+
+  constructor(options: MemoryLeakCheckOptions) {
+    if (!(options.windowMs > 0)) throw new RangeError('memory_leak windowMs must be > 0');
+    if (!(options.minGrowthMb > 0)) throw new RangeError('memory_leak minGrowthMb must be > 0');
+    this.windowMs = options.windowMs;
+    this.minGrowthMb = options.minGrowthMb;
+    this.maxMemoryMb = options.maxMemoryMb;
+    // Two points always fit a line perfectly, and each half needs two of its own.
+    this.minSamples = Math.max(4, options.minSamples ?? 10);
+    this.minSpanMs = this.windowMs * (options.minSpanFraction ?? 0.5);
+    this.minR2 = options.minR2 ?? 0.5;
+  }
+
+  /** Takes one sample (only its RSS matters); an older one than the latest is ignored. */
+  sample(sample: ResourceSample): void {
+    const last = this.points[this.points.length - 1];
+    if (last && sample.ts < last.ts) return;
+    this.points.push({ ts: sample.ts, mb: sample.rssBytes / MB });
+    this.trim(sample.ts);
+  }
+
+  /** A new process starts a new memory history. */
+  reset(_now: number): void {
+    this.points = [];
+  }
+
+  evaluate(now: number): CheckResult {
+    this.trim(now);
+    const pts = this.points;
+    const result = (health: 'healthy' | 'warning' | 'unknown', reason: string): CheckResult => ({
+      check: this.check,
+      health,
+      reason,
+    });
+    if (pts.length === 0) return result('unknown', 'no resource sample yet');
+    const span = pts[pts.length - 1]!.ts - pts[0]!.ts;
+    if (pts.length < this.minSamples || span < this.minSpanMs)
+      return result(
+        'healthy',
+        `collecting: ${pts.length} sample${pts.length === 1 ? '' : 's'} over ${formatDuration(span)} ` +
+          `(a trend needs ${this.minSamples} over ${formatDuration(this.minSpanMs)})`,
+      );
+
+    const t0 = pts[0]!.ts;
+    const fit = fitLine(pts, t0);
+    const growth = (fit.slope * span) / 60_000;
+    const perWindow = (fit.slope * this.windowMs) / 60_000;
+    const trend = `${formatSlope(fit.slope)} (${formatGrowth(growth)} in ${formatDuration(span)}, R² ${fit.r2.toFixed(2)})`;
+    if (fit.slope <= 0) return result('healthy', `RSS not rising: ${trend}`);
+    // The epsilon keeps a leak of exactly the threshold rate from failing on rounding.
+    if (perWindow < this.minGrowthMb * (1 - 1e-9))
+      return result(
+        'healthy',
+        `RSS ${trend}: ${formatGrowth(perWindow)} per ${formatDuration(this.windowMs)} ` +
+          `is under min_growth_mb ${this.minGrowthMb}`,
+      );
+    if (fit.r2 < this.minR2)
+      return result('healthy', `RSS too noisy to call a leak: ${trend}, R² under ${this.minR2}`);
+
+    const mid = t0 + span / 2;
+    const first = pts.filter((p) => p.ts < mid);
+    const second = pts.filter((p) => p.ts >= mid);
+    const a = first.length >= 2 ? fitLine(first, t0).slope : 0;
+    const b = second.length >= 2 ? fitLine(second, t0).slope : 0;
+    if (a < fit.slope / 2 || b < fit.slope / 2)
+      return result(
+        'healthy',
+        `RSS rose but not steadily (a step, not a leak): ${trend}; ` +
+          `first half ${formatSlope(a)}, second half ${formatSlope(b)}`,
+      );
+
+    let reason = `RSS rising ${trend}`;
+    if (this.maxMemoryMb !== undefined) {
+      const nowMb = fit.intercept + fit.slope * ((now - t0) / 60_000);
+      const left = (this.maxMemoryMb - nowMb) / fit.slope;
+      reason +=
+        left <= 0
+          ? `; already at the ${this.maxMemoryMb} MB limit`
+          : `; ${formatMinutes(left)} until ${this.maxMemoryMb} MB limit`;
+    }
+    return result('warning', reason);
+  }
+
+  private trim(now: number): void {
+    const from = now - this.windowMs;
+    let drop = 0;
+    while (drop < this.points.length && this.points[drop]!.ts < from) drop++;
+    if (drop > 0) this.points.splice(0, drop);
+  }
+}
+
+/** Least squares over centred sums (epoch ms would lose precision squared). */
+function fitLine(pts: readonly Point[], t0: number): Fit {
+  const n = pts.length;
+  let mx = 0;
+  let my = 0;
+  for (const p of pts) {
+    mx += (p.ts - t0) / 60_000;
+    my += p.mb;
+  }
+  mx /= n;
+  my /= n;
+  let sxx = 0;
+  let sxy = 0;
+  let syy = 0;
+  for (const p of pts) {
+    const dx = (p.ts - t0) / 60_000 - mx;
+    const dy = p.mb - my;
+    sxx += dx * dx;
+    sxy += dx * dy;
+    syy += dy * dy;
+  }
+  if (sxx === 0) return { slope: 0, intercept: my, r2: 0 };
+  const slope = sxy / sxx;
+  return { slope, intercept: my - slope * mx, r2: syy === 0 ? 0 : (sxy * sxy) / (sxx * syy) };
+}
+
+function formatSlope(mbPerMin: number): string {
+  // Slow leaks over long windows are fractions of a MB per minute; -0.0 would read as a fall.
+  const v = Math.abs(mbPerMin) < 0.005 ? 0 : mbPerMin;
+  return `${v.toFixed(Math.abs(v) < 1 ? 2 : 1)} MB/min`;
+}
+
+function formatGrowth(mb: number): string {
+  const r = Math.round(mb);
+  return r >= 0 ? `+${r} MB` : `-${-r} MB`;
+}
+
+/** `<1 min`, `~12 min`, `~3 h`: an estimate, so no false precision. */
+function formatMinutes(min: number): string {
+  if (min < 1) return '<1 min';
+  if (min < 120) return `~${Math.round(min)} min`;
+  return `~${Math.round(min / 60)} h`;
+}
