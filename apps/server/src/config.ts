@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { BytesSchema, DurationSchema } from '@warden/protocol';
+import { AgentsConfigSchema, MonitoringConfigSchema } from '@warden/supervisor';
 import { ConfigError } from './errors.js';
 
 // zod 4: `.prefault` parses the default like an input (`.default` would skip parsing).
@@ -111,6 +112,10 @@ export const WardenConfigSchema = z.strictObject({
   ingest: IngestConfigSchema.prefault({}),
   retention: RetentionConfigSchema.prefault({}),
   redis: RedisConfigSchema.prefault({}),
+  /** Supervised agents (SPEC §9); `warden serve` supervises them in-process. @defaultValue [] */
+  agents: AgentsConfigSchema.default([]),
+  /** Defaults for every agent's checks and recovery (SPEC §9). */
+  monitoring: MonitoringConfigSchema.prefault({}),
 });
 
 export type WardenConfig = z.output<typeof WardenConfigSchema>;
