@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import type { Clock } from './clock.js';
 import { PromptDetector } from './prompt-detector.js';
-import type { Liveness, PaneInfo, PaneSnapshot, TmuxResult } from './tmux-client.js';
+import {
+  exactTarget,
+  type Liveness,
+  type PaneInfo,
+  type PaneSnapshot,
+  type TmuxResult,
+} from './tmux-client.js';
 
 /** What the screen says the agent is doing. */
 export type PaneStatus = 'busy' | 'idle' | 'needs_input';
@@ -106,7 +112,10 @@ export const DEFAULT_SHELLS: readonly string[] = [
 
 /** Options of {@link PaneWatcher}. Durations in milliseconds. */
 export interface PaneWatcherOptions {
-  /** The tmux target (`fleet:0.1`, `%3`), passed to tmux as given. */
+  /**
+   * The tmux target (`fleet:0.1`, `%3`). Its session name is matched exactly (see
+   * {@link exactTarget}), never by prefix.
+   */
   target: string;
   source: PaneSource;
   clock: Clock;
@@ -165,8 +174,9 @@ export interface PaneWatcherOptions {
  * `missing` and the newcomer is watched from scratch.
  */
 export class PaneWatcher {
-  /** The target being watched. */
+  /** The target being watched, as configured. */
   readonly target: string;
+  private readonly tmuxTarget: string;
   private readonly source: PaneSource;
   private readonly clock: Clock;
   private readonly emit: (o: PaneObservation) => void;
@@ -197,9 +207,12 @@ export class PaneWatcher {
   /** The agent once seen in this pane process: as its foreground command, or as its child. */
   private agent: { name: string; via: 'command' | 'child' } | undefined;
   private crashed: CrashFact | undefined;
+  /** Polls in a row that found the pane's shell without the agent child it had. */
+  private childlessPolls = 0;
 
   constructor(options: PaneWatcherOptions) {
     this.target = options.target;
+    this.tmuxTarget = exactTarget(options.target);
     this.source = options.source;
     this.clock = options.clock;
     this.emit = options.onObservation;
@@ -267,7 +280,7 @@ export class PaneWatcher {
   private async poll(): Promise<void> {
     let result: TmuxResult<PaneSnapshot>;
     try {
-      result = await this.source.snapshot(this.target);
+      result = await this.source.snapshot(this.tmuxTarget);
     } catch (error) {
       result = { ok: false, liveness: 'unknown', reason: `tmux call threw: ${String(error)}` };
     }
@@ -310,6 +323,7 @@ export class PaneWatcher {
       // respawn-pane: a new process in the same pane owes nothing to the old one's facts.
       this.agent = undefined;
       this.crashed = undefined;
+      this.childlessPolls = 0;
     }
     this.missingReported = false;
     this.info = info;
@@ -334,6 +348,7 @@ export class PaneWatcher {
     this.status = undefined;
     this.agent = undefined;
     this.crashed = undefined;
+    this.childlessPolls = 0;
   }
 
   private async crashFact(
@@ -360,11 +375,14 @@ export class PaneWatcher {
     const kids = await this.processes.childrenOf(info.pid);
     if (kids === undefined) return undefined;
     if (kids.length > 0) {
+      this.childlessPolls = 0;
       const name = (await this.processes.nameOf(kids[0]!)) ?? `pid ${kids[0]}`;
       this.agent = { name, via: 'child' };
       return undefined;
     }
-    if (this.agent?.via === 'child')
+    // Twice in a row: a script that runs one short command after another is childless for
+    // an instant between two of them, and that instant is not a crash.
+    if (this.agent?.via === 'child' && ++this.childlessPolls >= 2)
       return {
         fact: 'child_gone',
         reason: `the agent process ${this.agent.name} is gone: the pane's shell (pid ${info.pid}, ${command}) has no child process`,

@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import { singleLine, type TmuxResult } from './tmux-client.js';
+import { exactTarget, singleLine, type TmuxResult } from './tmux-client.js';
 
 /** The slice of {@link TmuxClient} that types into a pane. */
 export interface PaneTyper {
@@ -160,11 +160,12 @@ export class PmNotifier {
   }
 
   private async deliver(pm: string, batch: PmMessage[]): Promise<void> {
-    const text = this.format(batch);
-    let result = await this.safe(() => this.typer.typeText(pm, text));
+    const text = singleLine(this.format(batch));
+    const target = exactTarget(pm);
+    let result = await this.safe(() => this.typer.typeText(target, text));
     if (result.ok) {
       if (this.enterDelayMs > 0) await this.delay(this.enterDelayMs);
-      result = await this.safe(() => this.typer.pressEnter(pm));
+      result = await this.safe(() => this.typer.pressEnter(target));
     }
     try {
       if (result.ok) {

@@ -127,14 +127,16 @@ export function classifyTmuxFailure(
 }
 
 /**
- * Makes the session part of a target match exactly (`fleet:0.1` → `=fleet:0.1`). tmux
+ * Makes the session part of a target match exactly (`fleet:0.1` → `=fleet:0.1`, `fleet` →
+ * `=fleet:`). tmux
  * otherwise resolves a session name by prefix, so once `fleet` is gone `fleet:0.1` would
  * silently find the pane of `fleet2` instead of reporting it missing. Targets by id
  * (`%3`, `$1`, `@2`), relative ones (`:0.1`, `{last}`) and ones already exact are unchanged.
  */
 export function exactTarget(target: string): string {
   if (target === '' || /^[=%$@:{!+-]/.test(target)) return target;
-  return `=${target}`;
+  // A bare `=name` does not resolve as a pane; `=name:` does (the session's current pane).
+  return target.includes(':') ? `=${target}` : `=${target}:`;
 }
 
 /** Process facts about one pane, read with `display-message` in one call. */
