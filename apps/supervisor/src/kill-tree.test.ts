@@ -8,13 +8,8 @@ import { ManualClock } from './test-support/manual-clock.js';
 
 const groups: number[] = [];
 afterEach(() => {
-  for (const pgid of groups.splice(0)) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  // The group and any stray that left it (the setsid cases).
+  for (const root of groups.splice(0)) killTree(root, 'SIGKILL');
 });
 
 /** Starts `sh -c script` as the leader of its own process group, as agents are started. */

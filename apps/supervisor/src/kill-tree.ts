@@ -76,7 +76,12 @@ export function killTree(
   // The group is signalled only when the snapshot shows it, so a pid long gone and reused
   // by someone else's group leader is never hit.
   if (group) trySignal(control, -rootPid, signal);
-  for (const p of members) if (p.pgid !== rootPid) trySignal(control, p.pid, signal);
+  for (const p of members) {
+    // One that was in the group in the snapshot may have left it since (setsid between the
+    // read and the group signal): look again, so it is not missed.
+    const pgid = p.pgid === rootPid ? control.readStat(p.pid)?.pgid : p.pgid;
+    if (pgid !== undefined && pgid !== rootPid) trySignal(control, p.pid, signal);
+  }
   return members;
 }
 
