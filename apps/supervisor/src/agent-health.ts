@@ -1,0 +1,252 @@
+import { worstHealth } from '@warden/protocol';
+import type { Health } from '@warden/protocol';
+import type { Clock } from './clock.js';
+import type { CheckResult, HealthCheck, HealthCheckName, ResourceSample } from './health-check.js';
+import { HeartbeatCheck } from './heartbeat-check.js';
+import { HttpProbeCheck } from './http-probe-check.js';
+import type { ProbeFetch } from './http-probe-check.js';
+import { MemoryLeakCheck } from './memory-leak-check.js';
+import { ResourceCheck } from './resource-check.js';
+import { TaskProgressCheck } from './task-progress-check.js';
+
+/** A check's health moved: the `data` of a `health_changed` event (SPEC §12). */
+export interface HealthChange {
+  /** The check that moved. */
+  check: HealthCheckName;
+  /** Its health now. */
+  health: Health;
+  /** Its health at the previous evaluation. */
+  previous: Health;
+  /** Why, in the check's words. */
+  reason: string;
+}
+
+/** A hung task: `task_stale` or `task_duration` critical. The integrator applies `on_hung`. */
+export interface HungTask {
+  /** The task that is stuck. */
+  taskId: string;
+  /** Which check found it. */
+  check: 'task_stale' | 'task_duration';
+  /** The check's reason, for the event and the log line. */
+  reason: string;
+}
+
+/** The outcome of one {@link AgentHealth.evaluate}. */
+export interface AgentHealthVerdict {
+  /** Worst of the checks (healthy < warning < critical); `unknown` only if every check is. */
+  health: Health;
+  /** Every check's current result, in the order the checks were given. */
+  results: CheckResult[];
+  /** Checks whose health moved since the previous evaluation; publish each as `health_changed`. */
+  changes: HealthChange[];
+  /** Set while a task is hung. */
+  hung: HungTask | undefined;
+  /** The heartbeat check says unresponsive: set the agent's status to `unresponsive`. */
+  unresponsive: boolean;
+}
+
+/**
+ * An agent's health settings, already in milliseconds (the config layer parses durations).
+ * A check exists only if its keys are given.
+ */
+export interface AgentHealthOptions {
+  /** `heartbeat_timeout` → {@link HeartbeatCheck}. */
+  heartbeatTimeoutMs?: number;
+  /** `agent_response.max_failures`: timeouts missed before unresponsive. @defaultValue 1 */
+  maxFailures?: number;
+  /** `max_cpu_percent` → a `cpu` {@link ResourceCheck}. */
+  maxCpuPercent?: number;
+  /** `max_memory_mb` → a `memory` {@link ResourceCheck}; also the leak check's horizon. */
+  maxMemoryMb?: number;
+  /** `for`: how long cpu / memory must stay over the limit. @defaultValue 0 (one sample) */
+  forMs?: number;
+  /** `max_task_duration` → a `task_duration` {@link TaskProgressCheck}. */
+  maxTaskDurationMs?: number;
+  /** `stale_task_threshold` → a `task_stale` {@link TaskProgressCheck}. */
+  staleTaskThresholdMs?: number;
+  /** `memory_leak` → {@link MemoryLeakCheck}. */
+  memoryLeak?: { windowMs: number; minGrowthMb: number; minSamples?: number };
+  /** `http` → {@link HttpProbeCheck}. */
+  http?: { url: string; intervalMs: number; timeoutMs: number; failureThreshold: number };
+}
+
+/** What {@link AgentHealth.fromOptions} needs from outside. */
+export interface AgentHealthDeps {
+  /** The clock every check runs on; its `now()` is when heartbeat silence starts counting. */
+  clock: Clock;
+  /** The probe's requests. @defaultValue the global `fetch` */
+  fetch?: ProbeFetch;
+  /** Told after every probe settles (see {@link HttpProbeCheck}). */
+  onProbeSettled?: (result: CheckResult) => void;
+}
+
+const ATTENTION: ReadonlySet<Health> = new Set(['warning', 'critical']);
+
+interface Tracked {
+  check: HealthCheck;
+  previous: Health;
+  /** A transition was published; from then on every move is. */
+  announced: boolean;
+}
+
+/**
+ * The health of one agent: its configured checks, fed the agent's observations, combined
+ * into one verdict per evaluation.
+ *
+ * Transitions: each check starts at `unknown`. A move is reported once the check first
+ * reaches `warning` or `critical`, and from then on every move is reported (back to
+ * `healthy`, to `unknown` after a reset, …). The silent start keeps a fresh agent from
+ * announcing "healthy" once per check: SPEC §12 already reads a running agent as healthy
+ * unless a check says otherwise. A check that stays put is never repeated, whatever its
+ * reason says meanwhile.
+ *
+ * Observations are handed only to the checks that take them; `taskProgress` does not count
+ * as `seen` by itself — the integrator calls `seen` for every event the agent sends.
+ */
+export class AgentHealth {
+  private readonly tracked: Tracked[];
+  private lastVerdict: AgentHealthVerdict | undefined;
+
+  /** Builds from checks; two checks reporting under the same name are refused. */
+  constructor(checks: readonly HealthCheck[]) {
+    const names = new Set<string>();
+    for (const c of checks) {
+      if (names.has(c.check)) throw new RangeError(`two health checks named ${c.check}`);
+      names.add(c.check);
+    }
+    this.tracked = checks.map((check) => ({ check, previous: 'unknown', announced: false }));
+  }
+
+  /** Builds the checks an agent's settings ask for (see {@link AgentHealthOptions}). */
+  static fromOptions(options: AgentHealthOptions, deps: AgentHealthDeps): AgentHealth {
+    const checks: HealthCheck[] = [];
+    const forMs = options.forMs ?? 0;
+    if (options.heartbeatTimeoutMs !== undefined)
+      checks.push(
+        new HeartbeatCheck({
+          timeoutMs: options.heartbeatTimeoutMs,
+          maxFailures: options.maxFailures,
+          since: deps.clock.now(),
+        }),
+      );
+    if (options.maxCpuPercent !== undefined)
+      checks.push(new ResourceCheck({ check: 'cpu', maxCpuPercent: options.maxCpuPercent, forMs }));
+    if (options.maxMemoryMb !== undefined)
+      checks.push(new ResourceCheck({ check: 'memory', maxMemoryMb: options.maxMemoryMb, forMs }));
+    if (options.memoryLeak)
+      checks.push(new MemoryLeakCheck({ ...options.memoryLeak, maxMemoryMb: options.maxMemoryMb }));
+    if (options.staleTaskThresholdMs !== undefined)
+      checks.push(
+        new TaskProgressCheck({ check: 'task_stale', limitMs: options.staleTaskThresholdMs }),
+      );
+    if (options.maxTaskDurationMs !== undefined)
+      checks.push(
+        new TaskProgressCheck({ check: 'task_duration', limitMs: options.maxTaskDurationMs }),
+      );
+    if (options.http)
+      checks.push(
+        new HttpProbeCheck({
+          ...options.http,
+          clock: deps.clock,
+          fetch: deps.fetch,
+          onSettled: deps.onProbeSettled,
+        }),
+      );
+    return new AgentHealth(checks);
+  }
+
+  /** The checks, in evaluation order. */
+  get checks(): readonly HealthCheck[] {
+    return this.tracked.map((t) => t.check);
+  }
+
+  /** Any event or heartbeat from the agent at `ts`. */
+  seen(ts: number): void {
+    for (const { check } of this.tracked) check.seen?.(ts);
+  }
+
+  /** A resource sample of the agent's process tree. */
+  sample(sample: ResourceSample): void {
+    for (const { check } of this.tracked) check.sample?.(sample);
+  }
+
+  /** The agent began `taskId` at `ts`. */
+  taskStarted(taskId: string, ts: number): void {
+    for (const { check } of this.tracked) check.taskStarted?.(taskId, ts);
+  }
+
+  /** A `task_progress` event for `taskId` at `ts`. */
+  taskProgress(taskId: string, ts: number): void {
+    for (const { check } of this.tracked) check.taskProgress?.(taskId, ts);
+  }
+
+  /** `taskId` completed, failed or was abandoned. */
+  taskEnded(taskId: string): void {
+    for (const { check } of this.tracked) check.taskEnded?.(taskId);
+  }
+
+  /** Starts the checks' own timers (the HTTP probe). */
+  start(): void {
+    for (const { check } of this.tracked) check.start?.();
+  }
+
+  /** Stops the checks' own timers; call when the agent is stopped or removed. */
+  stop(): void {
+    for (const { check } of this.tracked) check.stop?.();
+  }
+
+  /**
+   * The agent's process was (re)started at `now`: every check forgets its observations. What
+   * was last reported is kept, so the next evaluation reports the moves away from it.
+   */
+  reset(now: number): void {
+    for (const { check } of this.tracked) check.reset(now);
+  }
+
+  /** Judges every check at `now`; see {@link AgentHealthVerdict}. */
+  evaluate(now: number): AgentHealthVerdict {
+    const results: CheckResult[] = [];
+    const changes: HealthChange[] = [];
+    let health: Health = 'unknown';
+    for (const t of this.tracked) {
+      const r = t.check.evaluate(now);
+      results.push(r);
+      health = worstHealth(health, r.health);
+      if (r.health === t.previous) continue;
+      if (t.announced || ATTENTION.has(r.health)) {
+        changes.push({ check: r.check, health: r.health, previous: t.previous, reason: r.reason });
+        t.announced = true;
+      }
+      t.previous = r.health;
+    }
+    const stuck =
+      results.find((r) => r.check === 'task_stale' && r.health === 'critical') ??
+      results.find((r) => r.check === 'task_duration' && r.health === 'critical');
+    const hung: HungTask | undefined =
+      stuck && stuck.taskId !== undefined
+        ? {
+            taskId: stuck.taskId,
+            check: stuck.check as 'task_stale' | 'task_duration',
+            reason: stuck.reason,
+          }
+        : undefined;
+    const unresponsive = results.some((r) => r.check === 'heartbeat' && ATTENTION.has(r.health));
+    this.lastVerdict = { health, results, changes, hung, unresponsive };
+    return this.lastVerdict;
+  }
+
+  /** The hung task found by the latest evaluation (a deadlock before an overrun). */
+  hungTask(): HungTask | undefined {
+    return this.lastVerdict?.hung;
+  }
+
+  /** Whether the latest evaluation found the agent unresponsive. */
+  isUnresponsive(): boolean {
+    return this.lastVerdict?.unresponsive ?? false;
+  }
+
+  /** The overall health of the latest evaluation; `unknown` before the first. */
+  health(): Health {
+    return this.lastVerdict?.health ?? 'unknown';
+  }
+}
