@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { AgentHealth } from './agent-health.js';
+import type { AgentHealthOptions } from './agent-health.js';
 import { MB } from './health-check.js';
 import { HeartbeatCheck } from './heartbeat-check.js';
 import type { ProbeFetch } from './http-probe-check.js';
 import { ResourceCheck } from './resource-check.js';
+import type { ResolvedHealthOptions } from './supervisor-config.js';
 import { TaskProgressCheck } from './task-progress-check.js';
 import { ManualClock } from './test-support/manual-clock.js';
 
@@ -18,7 +20,7 @@ const SPEC_EXAMPLE = {
   heartbeatTimeoutMs: 30_000,
   maxCpuPercent: 80,
   maxMemoryMb: 1024,
-  forMs: 120_000,
+  sustainedForMs: 120_000,
   maxTaskDurationMs: 300_000,
   staleTaskThresholdMs: 180_000,
   memoryLeak: { windowMs: 600_000, minGrowthMb: 50 },
@@ -227,5 +229,27 @@ describe('AgentHealth', () => {
         reason: 'RSS rising 25.0 MB/min (+125 MB in 5m, R² 1.00); ~8 min until 1024 MB limit',
       },
     ]);
+  });
+
+  it('takes the resolved config health options as they are', () => {
+    // A compile-time contract with supervisor-config.ts: this stops typechecking if they drift.
+    const fromConfig = (h: ResolvedHealthOptions): AgentHealthOptions => h;
+    const health = AgentHealth.fromOptions(
+      fromConfig({
+        heartbeatTimeoutMs: 10_000,
+        unresponsiveAfterMisses: 3,
+        maxCpuPercent: undefined,
+        maxMemoryMb: undefined,
+        sustainedForMs: 120_000,
+        maxTaskDurationMs: undefined,
+        staleTaskThresholdMs: undefined,
+        memoryLeak: undefined,
+        http: undefined,
+      }),
+      { clock: new ManualClock(0) },
+    );
+    expect(health.checks.map((c) => c.check)).toEqual(['heartbeat']);
+    expect(health.evaluate(29_999).unresponsive).toBe(false);
+    expect(health.evaluate(30_000).unresponsive).toBe(true);
   });
 });

@@ -46,20 +46,24 @@ export interface AgentHealthVerdict {
 }
 
 /**
- * An agent's health settings, already in milliseconds (the config layer parses durations).
- * A check exists only if its keys are given.
+ * An agent's health settings, already in milliseconds: the `health` of a resolved agent
+ * config (`ResolvedHealthOptions` of supervisor-config.ts) fits as it is. A check exists only
+ * if its keys are given (not undefined).
  */
 export interface AgentHealthOptions {
   /** `heartbeat_timeout` → {@link HeartbeatCheck}. */
   heartbeatTimeoutMs?: number;
-  /** `agent_response.max_failures`: timeouts missed before unresponsive. @defaultValue 1 */
-  maxFailures?: number;
+  /**
+   * `agent_response.max_failures`: consecutive timeouts missed before unresponsive.
+   * @defaultValue 1
+   */
+  unresponsiveAfterMisses?: number;
   /** `max_cpu_percent` → a `cpu` {@link ResourceCheck}. */
   maxCpuPercent?: number;
   /** `max_memory_mb` → a `memory` {@link ResourceCheck}; also the leak check's horizon. */
   maxMemoryMb?: number;
   /** `for`: how long cpu / memory must stay over the limit. @defaultValue 0 (one sample) */
-  forMs?: number;
+  sustainedForMs?: number;
   /** `max_task_duration` → a `task_duration` {@link TaskProgressCheck}. */
   maxTaskDurationMs?: number;
   /** `stale_task_threshold` → a `task_stale` {@link TaskProgressCheck}. */
@@ -120,12 +124,12 @@ export class AgentHealth {
   /** Builds the checks an agent's settings ask for (see {@link AgentHealthOptions}). */
   static fromOptions(options: AgentHealthOptions, deps: AgentHealthDeps): AgentHealth {
     const checks: HealthCheck[] = [];
-    const forMs = options.forMs ?? 0;
+    const forMs = options.sustainedForMs ?? 0;
     if (options.heartbeatTimeoutMs !== undefined)
       checks.push(
         new HeartbeatCheck({
           timeoutMs: options.heartbeatTimeoutMs,
-          maxFailures: options.maxFailures,
+          maxFailures: options.unresponsiveAfterMisses,
           since: deps.clock.now(),
         }),
       );
