@@ -13,7 +13,8 @@ export interface MemoryLeakCheckOptions {
   /** `health.max_memory_mb`, when set: the reason then says how long until it is reached. */
   maxMemoryMb?: number;
   /**
-   * Fewest samples in the window before a trend is judged.
+   * Fewest samples in the window before a trend is judged (never fewer than 4: each half of
+   * the span needs a line of its own).
    * @defaultValue 10
    */
   minSamples?: number;
