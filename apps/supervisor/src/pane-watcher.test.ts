@@ -377,10 +377,35 @@ describe('PaneWatcher: crash from process facts', () => {
     expect(t.kinds('crashed')).toEqual([]);
   });
 
-  it('a respawned pane (new pid) starts with a clean slate', async () => {
+  it('a process killed by a signal says so', async () => {
+    const t = setup();
+    await t.start();
+    t.pane.info = { ...t.pane.info, dead: true, deadSignal: 9 };
+    await t.polls(1);
+    expect(t.kinds('crashed')).toMatchObject([
+      {
+        fact: 'pane_dead',
+        reason: "pane_dead=1: the pane's process (pid 100, claude) was killed by signal 9",
+      },
+    ]);
+  });
+
+  it('a dead pane whose exit status tmux does not know yet gets one more poll, then is crashed anyway', async () => {
     const t = setup();
     await t.start();
     t.pane.info = { ...t.pane.info, dead: true };
+    await t.polls(1);
+    expect(t.kinds('crashed')).toEqual([]);
+    await t.polls(1);
+    expect(t.kinds('crashed')).toMatchObject([
+      { fact: 'pane_dead', reason: "pane_dead=1: the pane's process (pid 100, claude) exited" },
+    ]);
+  });
+
+  it('a respawned pane (new pid) starts with a clean slate', async () => {
+    const t = setup();
+    await t.start();
+    t.pane.info = { ...t.pane.info, dead: true, deadStatus: 1 };
     await t.polls(1);
     expect(t.kinds('crashed')).toHaveLength(1);
     t.pane.info = { ...t.pane.info, dead: false, pid: 101, currentCommand: 'bash' };

@@ -209,6 +209,8 @@ export class PaneWatcher {
   private crashed: CrashFact | undefined;
   /** Polls in a row that found the pane's shell without the agent child it had. */
   private childlessPolls = 0;
+  /** A dead pane without its exit status was seen once already. */
+  private deadWaited = false;
 
   constructor(options: PaneWatcherOptions) {
     this.target = options.target;
@@ -329,7 +331,7 @@ export class PaneWatcher {
     this.info = info;
 
     const crash = await this.crashFact(info);
-    if (!this.running) return;
+    if (!this.running || crash === 'wait') return;
     if (crash) {
       if (this.crashed === undefined) {
         this.crashed = crash.fact;
@@ -351,16 +353,29 @@ export class PaneWatcher {
     this.childlessPolls = 0;
   }
 
+  /** A crash and its proof; `wait` to judge nothing this poll; undefined for no crash. */
   private async crashFact(
     info: PaneInfo,
-  ): Promise<{ fact: CrashFact; reason: string } | undefined> {
+  ): Promise<{ fact: CrashFact; reason: string } | 'wait' | undefined> {
     if (info.dead) {
-      const status = info.deadStatus === undefined ? '' : ` with status ${info.deadStatus}`;
+      const how =
+        info.deadSignal !== undefined
+          ? `was killed by signal ${info.deadSignal}`
+          : info.deadStatus !== undefined
+            ? `exited with status ${info.deadStatus}`
+            : '';
+      // tmux marks the pane dead when its terminal closes and learns how the process ended a
+      // moment later, when it reaps it: one poll's patience puts that in the reason.
+      if (how === '' && !this.deadWaited) {
+        this.deadWaited = true;
+        return 'wait';
+      }
       return {
         fact: 'pane_dead',
-        reason: `pane_dead=1: the pane's process (pid ${info.pid}, ${info.currentCommand || 'unknown command'}) exited${status}`,
+        reason: `pane_dead=1: the pane's process (pid ${info.pid}, ${info.currentCommand || 'unknown command'}) ${how || 'exited'}`,
       };
     }
+    this.deadWaited = false;
     const command = commandName(info.currentCommand);
     if (!this.shells.has(command)) {
       this.agent = { name: command, via: 'command' };

@@ -90,23 +90,28 @@ describe('exactTarget', () => {
 
 describe('parsePaneInfo', () => {
   it('reads the facts, a command with a space included', () => {
-    expect(parsePaneInfo('%3\tfleet\t0\t\t4242\tnpm exec\n')).toEqual({
+    expect(parsePaneInfo('%3\tfleet\t0\t\t\t4242\tnpm exec\n')).toEqual({
       paneId: '%3',
       session: 'fleet',
       dead: false,
       pid: 4242,
       currentCommand: 'npm exec',
     });
-    expect(parsePaneInfo('%4\tfleet\t1\t137\t4243\tclaude')).toMatchObject({
+    expect(parsePaneInfo('%4\tfleet\t1\t137\t\t4243\tclaude')).toMatchObject({
       dead: true,
       deadStatus: 137,
     });
+    expect(parsePaneInfo('%5\tfleet\t1\t\t9\t4244\tclaude')).toMatchObject({
+      dead: true,
+      deadSignal: 9,
+    });
+    expect(parsePaneInfo('%5\tfleet\t1\t\t9\t4244\tclaude')?.deadStatus).toBeUndefined();
   });
 
   it('refuses a line that is not pane facts', () => {
     expect(parsePaneInfo('')).toBeUndefined();
     expect(parsePaneInfo('hello world')).toBeUndefined();
-    expect(parsePaneInfo('x\ts\t0\t\t1\tbash')).toBeUndefined();
+    expect(parsePaneInfo('x\ts\t0\t\t\t1\tbash')).toBeUndefined();
   });
 });
 
@@ -139,7 +144,7 @@ describe('TmuxClient', () => {
 
   it('a snapshot is one call: capture-pane first (it fails on a missing pane), then the facts', async () => {
     const { runner, calls } = fakeRunner({
-      stdout: 'line 1\n\nline 3\n%1\tfleet\t0\t\t99\tclaude\n',
+      stdout: 'line 1\n\nline 3\n%1\tfleet\t0\t\t\t99\tclaude\n',
     });
     const r = await new TmuxClient({ runner }).snapshot('=fleet:0.1');
     expect(calls).toHaveLength(1);

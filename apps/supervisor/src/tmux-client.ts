@@ -147,8 +147,10 @@ export interface PaneInfo {
   session: string;
   /** `#{pane_dead}`: the pane's process exited and `remain-on-exit` kept the pane. */
   dead: boolean;
-  /** `#{pane_dead_status}` when dead and known. */
+  /** `#{pane_dead_status}` when dead and known: the exit code. */
   deadStatus?: number;
+  /** `#{pane_dead_signal}` when dead and known: the signal that killed the process. */
+  deadSignal?: number;
   /** `#{pane_pid}`: the process tmux started in the pane (often a shell). */
   pid: number;
   /** `#{pane_current_command}`: the name of the pane's foreground process. */
@@ -156,33 +158,42 @@ export interface PaneInfo {
 }
 
 // Tab-separated, current command last: it is the only field that may hold a space.
-const PANE_INFO_FORMAT =
-  '#{pane_id}\t#{session_name}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_pid}\t#{pane_current_command}';
+// (`pane_dead_signal` needs tmux 3.3; an older one expands it to nothing.)
+const PANE_INFO_FORMAT = [
+  '#{pane_id}',
+  '#{session_name}',
+  '#{pane_dead}',
+  '#{pane_dead_status}',
+  '#{pane_dead_signal}',
+  '#{pane_pid}',
+  '#{pane_current_command}',
+].join('\t');
 
 /** Parses one line of {@link PANE_INFO_FORMAT}; undefined when it is not such a line. */
 export function parsePaneInfo(line: string): PaneInfo | undefined {
   const parts = line.replace(/\r?\n$/, '').split('\t');
-  if (parts.length < 6) return undefined;
-  const [paneId, session, dead, deadStatus, pid] = parts as [
+  if (parts.length < 7) return undefined;
+  const [paneId, session, dead, deadStatus, deadSignal, pid] = parts as string[] as [
+    string,
     string,
     string,
     string,
     string,
     string,
   ];
-  const currentCommand = parts.slice(5).join('\t');
+  const currentCommand = parts.slice(6).join('\t');
   const pidNumber = Number(pid);
-  if (!paneId.startsWith('%') || !Number.isInteger(pidNumber)) return undefined;
-  const info: PaneInfo = {
-    paneId,
-    session,
-    dead: dead === '1',
-    pid: pidNumber,
-    currentCommand,
-  };
-  if (deadStatus !== '' && Number.isInteger(Number(deadStatus)))
-    info.deadStatus = Number(deadStatus);
+  if (!paneId.startsWith('%') || pid === '' || !Number.isInteger(pidNumber)) return undefined;
+  const info: PaneInfo = { paneId, session, dead: dead === '1', pid: pidNumber, currentCommand };
+  const status = optionalInt(deadStatus);
+  const signal = optionalInt(deadSignal);
+  if (status !== undefined) info.deadStatus = status;
+  if (signal !== undefined) info.deadSignal = signal;
   return info;
+}
+
+function optionalInt(text: string): number | undefined {
+  return text !== '' && Number.isInteger(Number(text)) ? Number(text) : undefined;
 }
 
 /** What one poll of a pane reads: its process facts and its visible text. */
