@@ -6,7 +6,13 @@ import {
   AGENT_STATUSES,
   CLIENT_OPS,
   EVENT_TYPES,
+  HEALTH_CHECKS,
+  HEALTHS,
+  LIFECYCLE_ACTIONS,
+  LOG_LEVELS,
+  LOG_STREAMS,
   METRIC_NAME_PATTERN,
+  SEVERITIES,
   parseTopic,
   toPointer,
   validateEvent,
@@ -189,6 +195,44 @@ const dataByType: Record<EventType, fc.Arbitrary<Json>> = {
     { requiredKeys: ['errorType', 'message'] },
   ),
   metric_update: fc.record({ metrics: metricsArb }),
+  log: fc.record(
+    {
+      level: fc.constantFrom(...LOG_LEVELS),
+      message: text,
+      stream: fc.constantFrom(...LOG_STREAMS),
+    },
+    { requiredKeys: ['level', 'message'] },
+  ),
+  task_progress: fc.record(
+    { taskId: taskIdArb, percent: fc.double({ min: 0, max: 100, noNaN: true }), message: text },
+    { requiredKeys: ['taskId'] },
+  ),
+  agent_lifecycle: fc.record(
+    {
+      action: fc.constantFrom(...LIFECYCLE_ACTIONS),
+      pid: fc.integer({ min: 1, max: 4_194_304 }),
+      exitCode: fc.oneof(fc.integer({ min: -255, max: 255 }), fc.constant(null)),
+      signal: fc.oneof(fc.constantFrom('SIGTERM', 'SIGKILL', 'SIGSEGV'), fc.constant(null)),
+      attempt: fc.nat({ max: 50 }),
+      delayMs: fc.nat(),
+      reason: fc.string({ minLength: 1, maxLength: 40 }),
+    },
+    { requiredKeys: ['action', 'reason'] },
+  ),
+  health_changed: fc.record({
+    check: fc.constantFrom(...HEALTH_CHECKS),
+    health: fc.constantFrom(...HEALTHS),
+    previous: fc.constantFrom(...HEALTHS),
+    reason: fc.string({ minLength: 1, maxLength: 40 }),
+  }),
+  escalation: fc.record(
+    {
+      reason: fc.string({ minLength: 1, maxLength: 40 }),
+      severity: fc.constantFrom(...SEVERITIES),
+      attempts: fc.nat({ max: 50 }),
+    },
+    { requiredKeys: ['reason', 'severity'] },
+  ),
 };
 
 const validEventOf = {} as Record<EventType, fc.Arbitrary<Json>>;
@@ -214,7 +258,19 @@ const validEvent: fc.Arbitrary<Json> = fc
   .chain((type) => validEventOf[type]);
 
 type Kind =
-  'string' | 'number' | 'boolean' | 'object' | 'ts' | 'type' | 'agentId' | 'status' | 'metrics';
+  | 'string'
+  | 'number'
+  | 'boolean'
+  | 'object'
+  | 'ts'
+  | 'type'
+  | 'agentId'
+  | 'status'
+  | 'metrics'
+  /** One of a fixed list of strings (the enum's bad values are a mutation of their own). */
+  | 'enum'
+  | 'nullableInt'
+  | 'nullableString';
 
 interface Field {
   path: string[];
@@ -226,6 +282,10 @@ interface Field {
   nonEmpty?: boolean;
   /** Negative numbers are refused. */
   nonNegative?: boolean;
+  /** Numbers above this are refused. */
+  maxValue?: number;
+  /** The values an `enum` field takes. */
+  values?: readonly string[];
 }
 
 const ENVELOPE_FIELDS: Field[] = [
@@ -264,6 +324,37 @@ const DATA_FIELDS: Record<EventType, Field[]> = {
     { path: ['data', 'fingerprint'], kind: 'string', max: 256 },
   ],
   metric_update: [{ path: ['data', 'metrics'], kind: 'metrics', required: true }],
+  log: [
+    { path: ['data', 'level'], kind: 'enum', required: true, values: LOG_LEVELS },
+    // Its cap (65,536 characters) is past the 64 KiB event limit, which answers first.
+    { path: ['data', 'message'], kind: 'string', required: true },
+    { path: ['data', 'stream'], kind: 'enum', values: LOG_STREAMS },
+  ],
+  task_progress: [
+    { path: ['data', 'taskId'], kind: 'string', required: true, max: 256, nonEmpty: true },
+    { path: ['data', 'percent'], kind: 'number', nonNegative: true, maxValue: 100 },
+    { path: ['data', 'message'], kind: 'string', max: 4096 },
+  ],
+  agent_lifecycle: [
+    { path: ['data', 'action'], kind: 'enum', required: true, values: LIFECYCLE_ACTIONS },
+    { path: ['data', 'pid'], kind: 'number', nonNegative: true },
+    { path: ['data', 'exitCode'], kind: 'nullableInt' },
+    { path: ['data', 'signal'], kind: 'nullableString', max: 64 },
+    { path: ['data', 'attempt'], kind: 'number', nonNegative: true },
+    { path: ['data', 'delayMs'], kind: 'number', nonNegative: true },
+    { path: ['data', 'reason'], kind: 'string', required: true, max: 4096, nonEmpty: true },
+  ],
+  health_changed: [
+    { path: ['data', 'check'], kind: 'enum', required: true, values: HEALTH_CHECKS },
+    { path: ['data', 'health'], kind: 'enum', required: true, values: HEALTHS },
+    { path: ['data', 'previous'], kind: 'enum', required: true, values: HEALTHS },
+    { path: ['data', 'reason'], kind: 'string', required: true, max: 4096, nonEmpty: true },
+  ],
+  escalation: [
+    { path: ['data', 'reason'], kind: 'string', required: true, max: 4096, nonEmpty: true },
+    { path: ['data', 'severity'], kind: 'enum', required: true, values: SEVERITIES },
+    { path: ['data', 'attempts'], kind: 'number', nonNegative: true },
+  ],
 };
 
 const smallArray = fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 5 })), {
@@ -316,6 +407,15 @@ const WRONG_TYPE: Record<Kind, fc.Arbitrary<unknown>> = {
     smallArray,
   ),
   ts: fc.oneof(fc.boolean(), fc.constant(null), smallArray, smallObject),
+  enum: notString,
+  nullableInt: fc.oneof(
+    fc.string({ maxLength: 10 }),
+    fc.boolean(),
+    fc.constantFrom(0.5, -1.25),
+    smallArray,
+    smallObject,
+  ),
+  nullableString: fc.oneof(fc.integer(), fc.double(), fc.boolean(), smallArray, smallObject),
 };
 
 /** Timestamps that are neither epoch milliseconds in range nor an ISO-8601 date-time. */
@@ -421,6 +521,21 @@ function mutationsFor(type: EventType): fc.Arbitrary<Mutation> {
         fc.double({ min: -1e12, max: -0.001, noNaN: true }).map((v) => set(f.path, 'negative', v)),
       );
     }
+    if (f.maxValue !== undefined) {
+      const over = f.maxValue + 0.001;
+      options.push(
+        fc.double({ min: over, max: 1e12, noNaN: true }).map((v) => set(f.path, 'too big', v)),
+      );
+    }
+    if (f.values) {
+      const values = f.values;
+      options.push(
+        fc
+          .string({ maxLength: 20 })
+          .filter((v) => !values.includes(v))
+          .map((v) => set(f.path, 'not one of the values', v)),
+      );
+    }
   }
   options.push(
     fc
@@ -428,15 +543,8 @@ function mutationsFor(type: EventType): fc.Arbitrary<Mutation> {
       .filter((t) => !(EVENT_TYPES as readonly string[]).includes(t))
       .map((t) => set(['type'], 'unknown type', t)),
     fc
-      .constantFrom(
-        'log',
-        'task_progress',
-        'agent_lifecycle',
-        'health_changed',
-        'escalation',
-        'TASK_ASSIGNED',
-      )
-      .map((t) => set(['type'], 'not a core type', t)),
+      .constantFrom('TASK_ASSIGNED', 'Log', 'agent-lifecycle', 'health changed', 'escalations')
+      .map((t) => set(['type'], 'a near miss of a type', t)),
     badAgentId.map((a) => set(['agentId'], 'bad agentId', a)),
     badTimestamp.map((t) => set(['ts'], 'bad ts', t)),
     safeKey

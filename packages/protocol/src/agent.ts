@@ -54,6 +54,18 @@ export function worstHealth(a: Health, b: Health): Health {
   return HEALTH_RANK[a] >= HEALTH_RANK[b] ? a : b;
 }
 
+/**
+ * An agent's health (SPEC §12 "Status → health"): what its status implies (`unknown` before
+ * any status), raised by any check that is failing. An agent stopped on purpose is `unknown`
+ * whatever its checks said last: they do not run while it is stopped.
+ */
+export function agentHealth(status: AgentStatus | null, checks: Iterable<Health>): Health {
+  if (status === 'stopped') return 'unknown';
+  let h: Health = status === null ? 'unknown' : STATUS_HEALTH[status];
+  for (const c of checks) h = worstHealth(h, c);
+  return h;
+}
+
 /** Fleet health is the worst agent's; agents stopped on purpose (unknown) are ignored. */
 export function fleetHealth(healths: Iterable<Health>): Health {
   let worst: Health = 'unknown';

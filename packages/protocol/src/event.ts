@@ -1,14 +1,29 @@
 import { z } from 'zod';
-import { AgentIdSchema, AgentStatusSchema } from './agent.js';
+import { AgentIdSchema, AgentStatusSchema, HealthSchema } from './agent.js';
 
-/** The five core event types of SPEC §3. Later parts add the system types of §12. */
-export const EVENT_TYPES = [
+/** The five core event types of SPEC §3. */
+export const CORE_EVENT_TYPES = [
   'agent_status_update',
   'task_assigned',
   'task_completed',
   'error_occurred',
   'metric_update',
 ] as const;
+
+/**
+ * The system types of SPEC §12, sent mostly by the supervisor on behalf of its agents; stored,
+ * replayed and subscribed to exactly like the core five.
+ */
+export const SYSTEM_EVENT_TYPES = [
+  'log',
+  'task_progress',
+  'agent_lifecycle',
+  'health_changed',
+  'escalation',
+] as const;
+
+/** Every event type the hub accepts: the core five of SPEC §3, then the system types of §12. */
+export const EVENT_TYPES = [...CORE_EVENT_TYPES, ...SYSTEM_EVENT_TYPES] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -87,6 +102,89 @@ export const MetricUpdateDataSchema = z.looseObject({
     .refine((m) => Object.keys(m).length > 0, 'must hold at least one metric'),
 });
 
+/** Levels of a `log` event, least to most severe. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+/** The output stream a captured `log` line came from. */
+export const LOG_STREAMS = ['stdout', 'stderr'] as const;
+
+/**
+ * `log`: one line of an agent's output or of the supervisor about it. The message cap only
+ * keeps the schema honest: the 64 KiB event limit is what binds first.
+ */
+export const LogDataSchema = z.looseObject({
+  level: z.enum(LOG_LEVELS),
+  message: z.string().max(65_536),
+  stream: z.enum(LOG_STREAMS).optional(),
+});
+
+/** `task_progress`: any progress resets the supervisor's stale-task clock (SPEC §12). */
+export const TaskProgressDataSchema = z.looseObject({
+  taskId: TaskIdSchema,
+  percent: z.number().finite().min(0).max(100).optional(),
+  message: z.string().max(4096).optional(),
+});
+
+/** What happened to an agent's process, as `agent_lifecycle.action` (SPEC §12). */
+export const LIFECYCLE_ACTIONS = [
+  'started',
+  'exited',
+  'restart_scheduled',
+  'circuit_open',
+  'circuit_half_open',
+  'circuit_closed',
+  'stopped',
+] as const;
+
+/** A reason a person reads: required, never empty. */
+const ReasonSchema = z.string().min(1).max(4096);
+
+/**
+ * `agent_lifecycle`: a fact about the agent's process from its supervisor. `exitCode` and
+ * `signal` are null when the other one ended the process (Node's `exit` event); `attempt` is
+ * the restart number for `restart_scheduled` and `started` (absent or 0 for a first start), the
+ * trial number for `circuit_half_open`.
+ */
+export const AgentLifecycleDataSchema = z.looseObject({
+  action: z.enum(LIFECYCLE_ACTIONS),
+  pid: z.number().int().min(1).optional(),
+  exitCode: z.number().int().nullable().optional(),
+  signal: z.string().max(64).nullable().optional(),
+  attempt: z.number().int().min(0).optional(),
+  delayMs: z.number().finite().min(0).optional(),
+  reason: ReasonSchema,
+});
+
+/** The supervisor's health checks, as `health_changed.check` (SPEC §12). */
+export const HEALTH_CHECKS = [
+  'heartbeat',
+  'cpu',
+  'memory',
+  'memory_leak',
+  'task_stale',
+  'task_duration',
+  'probe',
+  'restarts',
+  'tmux',
+] as const;
+
+/** `health_changed`: one check's verdict moved from `previous` to `health`. */
+export const HealthChangedDataSchema = z.looseObject({
+  check: z.enum(HEALTH_CHECKS),
+  health: HealthSchema,
+  previous: HealthSchema,
+  reason: ReasonSchema,
+});
+
+/** Severities of an `escalation` (and of alerts). */
+export const SEVERITIES = ['warning', 'critical'] as const;
+
+/** `escalation`: recovery gave up and a person is needed; `attempts` made before giving up. */
+export const EscalationDataSchema = z.looseObject({
+  reason: ReasonSchema,
+  severity: z.enum(SEVERITIES),
+  attempts: z.number().int().min(0).optional(),
+});
+
 /** U+0000 is refused in ids: PostgreSQL text cannot hold it, and no real id needs it. */
 const noNul = (s: string) => !s.includes('\u0000');
 const IdSchema = z.string().min(1).max(128).refine(noNul, 'must not contain U+0000');
@@ -109,6 +207,19 @@ export const EventInputSchema = z.discriminatedUnion('type', [
   z.strictObject({ ...envelope, type: z.literal('task_completed'), data: TaskCompletedDataSchema }),
   z.strictObject({ ...envelope, type: z.literal('error_occurred'), data: ErrorOccurredDataSchema }),
   z.strictObject({ ...envelope, type: z.literal('metric_update'), data: MetricUpdateDataSchema }),
+  z.strictObject({ ...envelope, type: z.literal('log'), data: LogDataSchema }),
+  z.strictObject({ ...envelope, type: z.literal('task_progress'), data: TaskProgressDataSchema }),
+  z.strictObject({
+    ...envelope,
+    type: z.literal('agent_lifecycle'),
+    data: AgentLifecycleDataSchema,
+  }),
+  z.strictObject({
+    ...envelope,
+    type: z.literal('health_changed'),
+    data: HealthChangedDataSchema,
+  }),
+  z.strictObject({ ...envelope, type: z.literal('escalation'), data: EscalationDataSchema }),
 ]);
 
 export type EventInput = z.input<typeof EventInputSchema>;
@@ -125,6 +236,24 @@ export type TaskAssignedData = z.output<typeof TaskAssignedDataSchema>;
 export type TaskCompletedData = z.output<typeof TaskCompletedDataSchema>;
 export type ErrorOccurredData = z.output<typeof ErrorOccurredDataSchema>;
 export type MetricUpdateData = z.output<typeof MetricUpdateDataSchema>;
+/** `log` data. */
+export type LogData = z.output<typeof LogDataSchema>;
+/** `log` level. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+/** `task_progress` data. */
+export type TaskProgressData = z.output<typeof TaskProgressDataSchema>;
+/** `agent_lifecycle` data. */
+export type AgentLifecycleData = z.output<typeof AgentLifecycleDataSchema>;
+/** `agent_lifecycle` action. */
+export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
+/** `health_changed` data. */
+export type HealthChangedData = z.output<typeof HealthChangedDataSchema>;
+/** A health check's name. */
+export type HealthCheckName = (typeof HEALTH_CHECKS)[number];
+/** `escalation` data. */
+export type EscalationData = z.output<typeof EscalationDataSchema>;
+/** `escalation` (and alert) severity. */
+export type Severity = (typeof SEVERITIES)[number];
 
 /** Documented shape of a stored event (for OpenAPI). */
 export const StoredEventSchema = z.object({

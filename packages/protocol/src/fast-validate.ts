@@ -1,10 +1,24 @@
-import { AGENT_ID_PATTERN, AGENT_STATUSES } from './agent.js';
-import { METRIC_NAME_PATTERN, type WardenEvent } from './event.js';
+import { AGENT_ID_PATTERN, AGENT_STATUSES, HEALTHS } from './agent.js';
+import {
+  HEALTH_CHECKS,
+  LIFECYCLE_ACTIONS,
+  LOG_LEVELS,
+  LOG_STREAMS,
+  METRIC_NAME_PATTERN,
+  SEVERITIES,
+  type WardenEvent,
+} from './event.js';
 
 /** Largest epoch-ms timestamp accepted (matches TimestampSchema). */
 const MAX_TS = 253402300799999;
 const ENVELOPE_KEYS = new Set(['id', 'type', 'agentId', 'ts', 'correlationId', 'data']);
 const STATUSES: ReadonlySet<string> = new Set(AGENT_STATUSES);
+const LEVELS: ReadonlySet<unknown> = new Set(LOG_LEVELS);
+const STREAMS: ReadonlySet<unknown> = new Set(LOG_STREAMS);
+const ACTIONS: ReadonlySet<unknown> = new Set(LIFECYCLE_ACTIONS);
+const CHECKS: ReadonlySet<unknown> = new Set(HEALTH_CHECKS);
+const HEALTH: ReadonlySet<unknown> = new Set(HEALTHS);
+const SEVERITY: ReadonlySet<unknown> = new Set(SEVERITIES);
 
 type Obj = Record<string, unknown>;
 
@@ -14,6 +28,10 @@ const str = (v: unknown, min: number, max: number): boolean =>
 const optStr = (v: unknown, min: number, max: number): boolean =>
   v === undefined || str(v, min, max);
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** zod's `.int()` takes safe integers only. */
+const int = (v: unknown, min: number): boolean =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+const optInt = (v: unknown, min: number): boolean => v === undefined || int(v, min);
 
 function dataOk(type: string, d: Obj): boolean {
   switch (type) {
@@ -58,13 +76,44 @@ function dataOk(type: string, d: Obj): boolean {
         (d.fatal === undefined || typeof d.fatal === 'boolean') &&
         optStr(d.fingerprint, 0, 256)
       );
+    case 'log':
+      return (
+        LEVELS.has(d.level) &&
+        str(d.message, 0, 65_536) &&
+        (d.stream === undefined || STREAMS.has(d.stream))
+      );
+    case 'task_progress':
+      return (
+        str(d.taskId, 1, 256) &&
+        (d.percent === undefined || (finite(d.percent) && d.percent >= 0 && d.percent <= 100)) &&
+        optStr(d.message, 0, 4096)
+      );
+    case 'agent_lifecycle':
+      return (
+        ACTIONS.has(d.action) &&
+        str(d.reason, 1, 4096) &&
+        optInt(d.pid, 1) &&
+        (d.exitCode === undefined || d.exitCode === null || int(d.exitCode, -Infinity)) &&
+        (d.signal === undefined || d.signal === null || str(d.signal, 0, 64)) &&
+        optInt(d.attempt, 0) &&
+        (d.delayMs === undefined || (finite(d.delayMs) && d.delayMs >= 0))
+      );
+    case 'health_changed':
+      return (
+        CHECKS.has(d.check) &&
+        HEALTH.has(d.health) &&
+        HEALTH.has(d.previous) &&
+        str(d.reason, 1, 4096)
+      );
+    case 'escalation':
+      return SEVERITY.has(d.severity) && str(d.reason, 1, 4096) && optInt(d.attempts, 0);
     default:
       return false;
   }
 }
 
 /**
- * The hot path of validation: an event of a core type that is plainly valid is accepted here
+ * The hot path of validation: an event of any known type that is plainly valid is accepted here
  * without building zod's copy. Anything else — an ISO `ts`, an unusual shape, any error —
  * returns undefined and goes through the zod schema, which alone produces error messages. A
  * property test holds this to: whatever it accepts, the schema accepts with the same output.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AgentIdSchema } from './agent.js';
+import type { AgentCommand } from './command.js';
 import type { Ack, StoredEvent } from './event.js';
 import type { ProblemCode, ValidationIssue } from './problem.js';
 
@@ -31,7 +32,10 @@ export const ClientFrameSchema = z.discriminatedUnion('op', [
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;
 export const CLIENT_OPS = ['publish', 'subscribe', 'unsubscribe', 'ping', 'heartbeat'] as const;
 
-/** Server → client frames. */
+/**
+ * Server → client frames. `command` goes only to connections subscribed to `commands:<agentId>`
+ * (or, when there are none, `commands:*`): see {@link AgentCommand}.
+ */
 export type ServerFrame =
   | { op: 'ack'; ref?: string; acks: Ack[] }
   | {
@@ -44,7 +48,8 @@ export type ServerFrame =
   | { op: 'event'; seq: number; event: StoredEvent }
   | { op: 'subscribed'; ref?: string; topics: string[]; head: number }
   | { op: 'unsubscribed'; ref?: string; topics: string[] }
-  | { op: 'pong'; ref?: string };
+  | { op: 'pong'; ref?: string }
+  | ({ op: 'command' } & AgentCommand);
 
 /** WebSocket close codes Warden uses besides the standard ones. */
 export const CLOSE_CODES = {

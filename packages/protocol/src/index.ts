@@ -5,6 +5,7 @@ export {
   AgentStatusSchema,
   HEALTHS,
   HealthSchema,
+  agentHealth,
   fleetHealth,
   statusHealth,
   worstHealth,
@@ -12,37 +13,60 @@ export {
 export type { AgentStatus, Health } from './agent.js';
 export {
   AckSchema,
+  AgentLifecycleDataSchema,
   AgentStatusUpdateDataSchema,
+  CORE_EVENT_TYPES,
   ErrorOccurredDataSchema,
+  EscalationDataSchema,
   EVENT_TYPES,
   EventInputSchema,
   EventTypeSchema,
+  HEALTH_CHECKS,
+  HealthChangedDataSchema,
+  LIFECYCLE_ACTIONS,
+  LOG_LEVELS,
+  LOG_STREAMS,
+  LogDataSchema,
   METRIC_NAME_PATTERN,
   MetricUpdateDataSchema,
+  SEVERITIES,
   StoredEventSchema,
+  SYSTEM_EVENT_TYPES,
   TaskAssignedDataSchema,
   TaskCompletedDataSchema,
+  TaskProgressDataSchema,
   TimestampSchema,
 } from './event.js';
 export type {
   Ack,
+  AgentLifecycleData,
   AgentStatusUpdateData,
   ErrorOccurredData,
+  EscalationData,
   EventInput,
   EventType,
+  HealthChangedData,
+  HealthCheckName,
+  LifecycleAction,
+  LogData,
+  LogLevel,
   MetricUpdateData,
+  Severity,
   StoredEvent,
   TaskAssignedData,
   TaskCompletedData,
+  TaskProgressData,
   WardenEvent,
 } from './event.js';
+export { AGENT_ACTIONS, AgentActionSchema, AgentCommandSchema } from './command.js';
+export type { AgentAction, AgentCommand } from './command.js';
 export { CLIENT_OPS, CLOSE_CODES, ClientFrameSchema } from './frames.js';
 export type { ClientFrame, ServerFrame } from './frames.js';
 export { DEFAULT_LIMITS } from './limits.js';
 export type { ProtocolLimits } from './limits.js';
 export { PROBLEM_STATUS, pointerToken, toPointer } from './problem.js';
 export type { Problem, ProblemCode, ValidationIssue } from './problem.js';
-export { parseTopic, topicMatches, topicName } from './topics.js';
+export { ANY_AGENT, parseTopic, topicMatches, topicName } from './topics.js';
 export type { Topic } from './topics.js';
 export { exceedsDepth, utf8Length, validateEvent, validateEventBody } from './validate.js';
 export type { EventBodyResult, ValidateOptions } from './validate.js';

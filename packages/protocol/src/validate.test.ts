@@ -92,6 +92,87 @@ describe('validateEventBody', () => {
   });
 });
 
+describe('system event types (SPEC §12)', () => {
+  const refused = (type: string, data: Record<string, unknown>) => {
+    const r = validateEventBody({ events: [ok({ taskId: 'x' }), ok(data, type)] }, { now });
+    expect(r.ok).toBe(false);
+    return r.ok ? [] : r.errors;
+  };
+
+  it('accepts each system type with its documented fields', () => {
+    const events = [
+      ok({ level: 'warn', message: 'disk 91% full', stream: 'stderr' }, 'log'),
+      ok({ taskId: 't-1', percent: 100, message: 'done' }, 'task_progress'),
+      ok(
+        { action: 'exited', pid: 77, exitCode: null, signal: 'SIGSEGV', reason: 'crashed' },
+        'agent_lifecycle',
+      ),
+      ok(
+        { check: 'heartbeat', health: 'warning', previous: 'unknown', reason: '3 misses' },
+        'health_changed',
+      ),
+      ok({ reason: 'circuit stays open', severity: 'critical', attempts: 3 }, 'escalation'),
+    ];
+    const r = validateEventBody({ events }, { now });
+    expect(r.ok && r.events.map((e) => e.type)).toEqual([
+      'log',
+      'task_progress',
+      'agent_lifecycle',
+      'health_changed',
+      'escalation',
+    ]);
+  });
+
+  it('names a lifecycle action that does not exist, and a missing reason', () => {
+    const errors = refused('agent_lifecycle', { action: 'crashed' });
+    expect(errors.map((e) => e.path)).toEqual(['/events/1/data/action', '/events/1/data/reason']);
+    expect(errors[0]!.message).toMatch(/started/);
+    expect(errors[1]!.message).toBe('is required (string)');
+  });
+
+  it('refuses an empty reason, a fractional exit code and a negative restart delay', () => {
+    const errors = refused('agent_lifecycle', {
+      action: 'restart_scheduled',
+      exitCode: 1.5,
+      delayMs: -1,
+      reason: '',
+    });
+    expect(errors.map((e) => e.path).sort()).toEqual([
+      '/events/1/data/delayMs',
+      '/events/1/data/exitCode',
+      '/events/1/data/reason',
+    ]);
+  });
+
+  it('names a bad log level and stream, an out-of-range percent, a bad check and severity', () => {
+    expect(
+      refused('log', { level: 'fatal', message: 'x', stream: 'stdin' }).map((e) => e.path),
+    ).toEqual(['/events/1/data/level', '/events/1/data/stream']);
+    expect(refused('task_progress', { taskId: 't', percent: 101 })[0]!.path).toBe(
+      '/events/1/data/percent',
+    );
+    expect(
+      refused('health_changed', {
+        check: 'disk',
+        health: 'green',
+        previous: 'healthy',
+        reason: 'r',
+      }).map((e) => e.path),
+    ).toEqual(['/events/1/data/check', '/events/1/data/health']);
+    expect(refused('escalation', { reason: 'r', severity: 'info' })[0]!.path).toBe(
+      '/events/1/data/severity',
+    );
+  });
+
+  it('lists the system types among the allowed ones for an unknown type', () => {
+    const r = validateEventBody({ ...ok({}), type: 'lifecycle' }, { now });
+    expect(!r.ok && r.errors[0]).toEqual({
+      path: '/type',
+      message: expect.stringContaining("'agent_lifecycle' | 'health_changed' | 'escalation'"),
+    });
+  });
+});
+
 describe('exceedsDepth', () => {
   it('counts objects and arrays', () => {
     expect(exceedsDepth({ a: { b: [1] } }, 3)).toBe(false);
