@@ -53,6 +53,8 @@ export interface AgentHealthVerdict {
 export interface AgentHealthOptions {
   /** `heartbeat_timeout` → {@link HeartbeatCheck}. */
   heartbeatTimeoutMs?: number;
+  /** Heartbeat judged only after the agent's first event (see {@link HeartbeatCheck}). @defaultValue false */
+  heartbeatArmOnFirstSeen?: boolean;
   /**
    * `agent_response.max_failures`: consecutive timeouts missed before unresponsive.
    * @defaultValue 1
@@ -131,6 +133,7 @@ export class AgentHealth {
           timeoutMs: options.heartbeatTimeoutMs,
           maxFailures: options.unresponsiveAfterMisses,
           since: deps.clock.now(),
+          armOnFirstSeen: options.heartbeatArmOnFirstSeen,
         }),
       );
     if (options.maxCpuPercent !== undefined)

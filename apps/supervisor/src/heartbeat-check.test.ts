@@ -107,3 +107,17 @@ describe('HeartbeatCheck', () => {
     );
   });
 });
+
+describe('HeartbeatCheck armed on the first sign of life', () => {
+  it('stays unknown for an agent that never spoke, however long, and counts silence once it has', () => {
+    const check = new HeartbeatCheck({ timeoutMs: 30_000, since: 0, armOnFirstSeen: true });
+    expect(check.evaluate(3_600_000).health).toBe('unknown');
+    expect(check.isUnresponsive(3_600_000)).toBe(false);
+    check.seen(3_600_000);
+    expect(check.evaluate(3_629_999).health).toBe('healthy');
+    expect(check.evaluate(3_630_000).health).toBe('warning');
+    // A restart forgets the last sign of life but not that the agent speaks.
+    check.reset(4_000_000);
+    expect(check.evaluate(4_030_000).health).toBe('warning');
+  });
+});

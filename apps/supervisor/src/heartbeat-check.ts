@@ -14,6 +14,12 @@ export interface HeartbeatCheckOptions {
   maxFailures?: number;
   /** When watching began (the process start); silence is counted from here until the first `seen`. */
   since: number;
+  /**
+   * Judge nothing (`unknown`) until the agent's first sign of life: a plain process that never
+   * talks to the hub (a `sleep`, a shell script) is not unresponsive, it just has no heartbeat.
+   * Once it has spoken, silence counts as usual, also across restarts. @defaultValue false
+   */
+  armOnFirstSeen?: boolean;
 }
 
 /**
@@ -30,6 +36,8 @@ export class HeartbeatCheck implements HealthCheck {
   private readonly maxFailures: number;
   private since: number;
   private lastSeen: number | undefined;
+  private readonly armOnFirstSeen: boolean;
+  private everSeen = false;
 
   constructor(options: HeartbeatCheckOptions) {
     if (!(options.timeoutMs > 0)) throw new RangeError('heartbeat timeoutMs must be > 0');
@@ -39,10 +47,12 @@ export class HeartbeatCheck implements HealthCheck {
     this.timeoutMs = options.timeoutMs;
     this.maxFailures = maxFailures;
     this.since = options.since;
+    this.armOnFirstSeen = options.armOnFirstSeen ?? false;
   }
 
   /** Records a sign of life; an older timestamp than one already seen changes nothing. */
   seen(ts: number): void {
+    this.everSeen = true;
     if (this.lastSeen === undefined || ts > this.lastSeen) this.lastSeen = ts;
   }
 
@@ -58,6 +68,13 @@ export class HeartbeatCheck implements HealthCheck {
   }
 
   evaluate(now: number): CheckResult {
+    if (this.armOnFirstSeen && !this.everSeen)
+      return {
+        check: this.check,
+        health: 'unknown',
+        reason:
+          'no event or heartbeat from the agent yet: the heartbeat check starts at the first one',
+      };
     const silence = Math.max(0, now - (this.lastSeen ?? this.since));
     const misses = this.misses(now);
     const timeout = formatDuration(this.timeoutMs);
@@ -87,6 +104,7 @@ export class HeartbeatCheck implements HealthCheck {
   }
 
   private misses(now: number): number {
+    if (this.armOnFirstSeen && !this.everSeen) return 0;
     const silence = now - (this.lastSeen ?? this.since);
     return silence <= 0 ? 0 : Math.floor(silence / this.timeoutMs);
   }
