@@ -203,6 +203,23 @@ describe('ManagedProcess exit and stop', () => {
     expect(s === undefined || s.state === 'Z').toBe(true);
   });
 
+  it('reports the exit after the stdio grace when an escaped descendant still holds the output pipe', async () => {
+    const dir = tempDir();
+    const pidFile = path.join(dir, 'pid');
+    // setsid takes the sleep out of the group, so it is no leftover, but it keeps stdout open.
+    const { proc, text } = run({
+      command: `echo before; setsid sleep 60 & echo $! > ${pidFile}; exit 0`,
+      stdioGraceMs: 150,
+    });
+    const t0 = Date.now();
+    const exit = await proc.exited;
+    process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    expect(exit).toMatchObject({ code: 0, leftovers: false });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(exit.exitedAt).toBeLessThanOrEqual(Date.now() - 100);
+    expect(text()).toEqual(['stdout:before']);
+  });
+
   it('hints at the shell when a shell string exits 127', async () => {
     const { proc } = run({ command: 'warden-no-such-command-xyz' });
     const exit = await proc.exited;
