@@ -444,6 +444,23 @@ describe('PaneWatcher: polling', () => {
     expect(t.clock.pending()).toEqual([]);
   });
 
+  it('a poll begun before stop() does not report after a restart', async () => {
+    const t = setup();
+    let release!: () => void;
+    t.pane.hold = new Promise((r) => (release = r));
+    t.pane.failure = { liveness: 'unknown', reason: 'stale answer' };
+    await t.start();
+    t.watcher.stop();
+    t.watcher.start();
+    release();
+    await settle();
+    expect(t.seen).toEqual([]);
+    t.pane.hold = undefined;
+    t.pane.failure = undefined;
+    await t.polls(1);
+    expect(t.kinds('liveness')).toMatchObject([{ state: 'alive' }]);
+  });
+
   it('an observer that throws is reported and watching goes on', async () => {
     const errors: unknown[] = [];
     const clock = new ManualClock();

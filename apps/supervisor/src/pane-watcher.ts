@@ -195,6 +195,8 @@ export class PaneWatcher {
   private inFlight = false;
   private startedAt = 0;
   private skipped = 0;
+  /** Bumped by stop(), so a poll begun before it cannot report after a later start(). */
+  private generation = 0;
 
   private liveness: Liveness | undefined;
   private misses = 0;
@@ -249,7 +251,10 @@ export class PaneWatcher {
     return this.skipped;
   }
 
-  /** Polls now and then every interval; the grace period starts now. Idempotent. */
+  /**
+   * Polls now and then every interval; the grace period starts now. Idempotent. After
+   * stop(), starting again resumes with what was learned (a new grace period included).
+   */
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -260,6 +265,7 @@ export class PaneWatcher {
   /** Stops polling; a poll in flight finishes but reports nothing. Idempotent. */
   stop(): void {
     this.running = false;
+    this.generation++;
     this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -280,18 +286,20 @@ export class PaneWatcher {
   }
 
   private async poll(): Promise<void> {
+    const generation = this.generation;
+    const current = () => this.running && this.generation === generation;
     let result: TmuxResult<PaneSnapshot>;
     try {
       result = await this.source.snapshot(this.tmuxTarget);
     } catch (error) {
       result = { ok: false, liveness: 'unknown', reason: `tmux call threw: ${String(error)}` };
     }
-    if (!this.running) return;
+    if (!current()) return;
     if (!result.ok) {
       this.failed(result.liveness, result.reason);
       return;
     }
-    await this.answered(result.value);
+    await this.answered(result.value, current);
   }
 
   private failed(liveness: 'absent' | 'unknown', reason: string): void {
@@ -309,7 +317,7 @@ export class PaneWatcher {
     });
   }
 
-  private async answered(snapshot: PaneSnapshot): Promise<void> {
+  private async answered(snapshot: PaneSnapshot, current: () => boolean): Promise<void> {
     const { info, screen } = snapshot;
     this.misses = 0;
     this.setLiveness('alive', `tmux answered for pane ${info.paneId}`);
@@ -331,7 +339,7 @@ export class PaneWatcher {
     this.info = info;
 
     const crash = await this.crashFact(info);
-    if (!this.running || crash === 'wait') return;
+    if (!current() || crash === 'wait') return;
     if (crash) {
       if (this.crashed === undefined) {
         this.crashed = crash.fact;
