@@ -6,6 +6,8 @@ export class TopicFilter {
   private all = false;
   private readonly agentIds = new Set<string>();
   private readonly types = new Set<string>();
+  /** Agents whose `log` events match (`logs:<id>`). */
+  private readonly logAgentIds = new Set<string>();
 
   /** Parses and checks topics; returns an error message for the first bad one. */
   static parse(raw: readonly string[]): Topic[] | string {
@@ -32,10 +34,25 @@ export class TopicFilter {
     this.all = false;
     this.agentIds.clear();
     this.types.clear();
+    this.logAgentIds.clear();
     for (const t of this.topics.values()) {
-      if (t.kind === 'events') this.all = true;
-      else if (t.kind === 'agent') this.agentIds.add(t.agentId);
-      else this.types.add(t.type);
+      switch (t.kind) {
+        case 'events':
+          this.all = true;
+          break;
+        case 'agent':
+          this.agentIds.add(t.agentId);
+          break;
+        case 'type':
+          this.types.add(t.type);
+          break;
+        case 'logs':
+          this.logAgentIds.add(t.agentId);
+          break;
+        case 'commands':
+          // Not an event stream: the command router keeps these (see CommandRouter).
+          break;
+      }
     }
   }
 
@@ -47,12 +64,29 @@ export class TopicFilter {
     return [...this.topics.keys()];
   }
 
+  /** The agent ids of the `commands:` topics held (`*` for `commands:*`). */
+  commandAgents(): string[] {
+    const out: string[] = [];
+    for (const t of this.topics.values()) if (t.kind === 'commands') out.push(t.agentId);
+    return out;
+  }
+
   matches(agentId: string, type: string): boolean {
-    return this.all || this.agentIds.has(agentId) || this.types.has(type);
+    return (
+      this.all ||
+      this.agentIds.has(agentId) ||
+      this.types.has(type) ||
+      (type === 'log' && this.logAgentIds.has(agentId))
+    );
   }
 
   /** The store query for a replay of this filter. */
-  query(): { all: boolean; agentIds: string[]; types: string[] } {
-    return { all: this.all, agentIds: [...this.agentIds], types: [...this.types] };
+  query(): { all: boolean; agentIds: string[]; types: string[]; logAgentIds: string[] } {
+    return {
+      all: this.all,
+      agentIds: [...this.agentIds],
+      types: [...this.types],
+      logAgentIds: [...this.logAgentIds],
+    };
   }
 }

@@ -1,4 +1,5 @@
 import { statusHealth, type WardenEvent } from '@warden/protocol';
+import type { CheckVerdict } from './event-store.js';
 
 /** One agents row as a commit leaves it, merged in memory from the commit's events. */
 export interface AgentDelta {
@@ -12,6 +13,8 @@ export interface AgentDelta {
   seq: number;
   metrics: Record<string, number> | null;
   metricsAt: number | null;
+  /** Check verdicts from this commit's `health_changed` events; null when it had none. */
+  checks: Record<string, CheckVerdict> | null;
 }
 
 export function newDelta(agentId: string, seq: number, seen: number): AgentDelta {
@@ -26,11 +29,15 @@ export function newDelta(agentId: string, seq: number, seen: number): AgentDelta
     seq,
     metrics: null,
     metricsAt: null,
+    checks: null,
   };
 }
 
 /**
- * Folds one event into the per-agent delta (the same for every store) (status, latest metrics, last seen). */
+ * Folds one event into the per-agent delta, the same for every store: status, latest metrics,
+ * check verdicts, last seen. Every event, of whatever type, makes its agent known and seen.
+ * `health` here is what the status implies; the read side raises it by the failing checks.
+ */
 export function projectAgent(
   ev: WardenEvent,
   seq: number,
@@ -52,6 +59,11 @@ export function projectAgent(
   } else if (ev.type === 'metric_update') {
     a.metrics = { ...(a.metrics ?? {}), ...ev.data.metrics };
     a.metricsAt = ev.ts;
+  } else if (ev.type === 'health_changed') {
+    // Every verdict has all three keys, so a shallow merge (PostgreSQL `||`) and a deep one
+    // (SQLite json_patch) agree.
+    a.checks ??= {};
+    a.checks[ev.data.check] = { health: ev.data.health, reason: ev.data.reason, at: ev.ts };
   }
 }
 
@@ -75,4 +87,5 @@ export function mergeDelta(into: Map<string, AgentDelta>, later: AgentDelta): vo
     a.metrics = { ...(a.metrics ?? {}), ...later.metrics };
     a.metricsAt = later.metricsAt;
   }
+  if (later.checks !== null) a.checks = { ...(a.checks ?? {}), ...later.checks };
 }

@@ -192,6 +192,112 @@ export function describeEventStoreConformance(
       await store.close();
     });
 
+    it('stores the system types of SPEC §12, reads them by type and topic, and knows their agents', async () => {
+      const { store } = await create();
+      await store.append(
+        [
+          ev('l1', 'logger', 'log', { level: 'info', message: 'hello', stream: 'stdout' }),
+          ev('p1', 'logger', 'task_progress', { taskId: 'job-1', percent: 50 }),
+          ev('l2', 'other', 'log', { level: 'error', message: 'boom', stream: 'stderr' }),
+          ev('c1', 'logger', 'agent_lifecycle', { action: 'started', pid: 42, reason: 'started' }),
+          ev('h1', 'quiet', 'health_changed', {
+            check: 'heartbeat',
+            health: 'warning',
+            previous: 'unknown',
+            reason: 'no event for 30s',
+          }),
+          ev('x1', 'quiet', 'escalation', { reason: 'circuit open', severity: 'critical' }),
+        ],
+        T0,
+      );
+      expect(
+        (await store.readEvents({ since: 0, limit: 10, type: 'log' })).map((e) => e.id),
+      ).toEqual(['l1', 'l2']);
+      expect(
+        (await store.readEvents({ since: 0, limit: 10, type: 'agent_lifecycle' }))[0],
+      ).toMatchObject({ agentId: 'logger', data: { action: 'started', pid: 42 } });
+      const logsOfLogger = await store.readTopics({
+        since: 0,
+        until: 6,
+        limit: 10,
+        all: false,
+        agentIds: [],
+        types: ['escalation'],
+        logAgentIds: ['logger'],
+      });
+      expect(logsOfLogger.map((e) => e.id)).toEqual(['l1', 'x1']);
+      // An agent that only ever sent system events is known and seen all the same.
+      expect((await store.listAgents()).map((a) => a.agentId)).toEqual([
+        'logger',
+        'other',
+        'quiet',
+      ]);
+      expect(await store.getAgent('logger')).toMatchObject({
+        status: null,
+        health: 'unknown',
+        checks: {},
+        lastSeen: T0,
+      });
+      await store.close();
+    });
+
+    it('raises health by the failing checks and lowers it again as they recover', async () => {
+      const { store } = await create();
+      const change = (id: string, check: string, health: string, previous: string, ts = T0) =>
+        ev(
+          id,
+          'w',
+          'health_changed',
+          { check, health, previous, reason: `${check} ${health}` },
+          ts,
+        );
+      await store.append([ev('s', 'w', 'agent_status_update', { status: 'running' })], T0);
+      expect((await store.getAgent('w'))!.health).toBe('healthy');
+      await store.append([change('m1', 'memory', 'critical', 'unknown', T0 + 1)], T0 + 1);
+      await store.append([change('c1', 'cpu', 'warning', 'unknown', T0 + 2)], T0 + 2);
+      expect(await store.getAgent('w')).toMatchObject({
+        status: 'running',
+        health: 'critical',
+        checks: {
+          memory: { health: 'critical', reason: 'memory critical', at: T0 + 1 },
+          cpu: { health: 'warning', reason: 'cpu warning', at: T0 + 2 },
+        },
+      });
+      // Two moves of one check in one call: the later one wins.
+      await store.append(
+        [
+          change('m2', 'memory', 'warning', 'critical', T0 + 3),
+          change('m3', 'memory', 'healthy', 'warning', T0 + 4),
+        ],
+        T0 + 4,
+      );
+      expect((await store.getAgent('w'))!.health).toBe('warning');
+      expect((await store.getAgent('w'))!.checks.memory).toEqual({
+        health: 'healthy',
+        reason: 'memory healthy',
+        at: T0 + 4,
+      });
+      // A status change keeps the checks; a later check change keeps the status.
+      await store.append([ev('s2', 'w', 'agent_status_update', { status: 'busy' })], T0 + 5);
+      expect((await store.getAgent('w'))!.health).toBe('warning');
+      await store.append([change('c2', 'cpu', 'healthy', 'warning', T0 + 6)], T0 + 6);
+      expect(await store.getAgent('w')).toMatchObject({ status: 'busy', health: 'healthy' });
+      await store.append([change('p1', 'probe', 'critical', 'healthy', T0 + 7)], T0 + 7);
+      await store.append([ev('s3', 'w', 'agent_status_update', { status: 'stopped' })], T0 + 8);
+      // Stopped on purpose: grey, whatever the checks said last (SPEC §12).
+      expect((await store.getAgent('w'))!.health).toBe('unknown');
+      await store.close();
+    });
+
+    it('keeps a check reason that holds U+0000 without refusing the event', async () => {
+      const { store } = await create();
+      const data = { check: 'probe', health: 'critical', previous: 'healthy', reason: 'a\u0000b' };
+      await store.append([ev('nul', 'n', 'health_changed', data)], T0);
+      expect((await store.readEvents({ since: 0, limit: 1 }))[0]!.data).toEqual(data);
+      expect((await store.getAgent('n'))!.checks.probe!.reason).toMatch(/^a.b$/);
+      await store.close();
+    });
+
     it('deletes events received before a cutoff, oldest first, keeping seq monotonic', async () => {
       const { store } = await create();
       const day = 86_400_000;

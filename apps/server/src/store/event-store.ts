@@ -28,13 +28,26 @@ export interface TopicQuery {
   all: boolean;
   agentIds: string[];
   types: string[];
+  /** Agents whose `log` events match (`logs:<agentId>` topics). */
+  logAgentIds?: string[];
+}
+
+/** The last verdict of one supervisor health check, from its latest `health_changed` event. */
+export interface CheckVerdict {
+  health: Health;
+  reason: string;
+  /** The event's `ts`. */
+  at: number;
 }
 
 export interface AgentSummary {
   agentId: string;
   status: AgentStatus | null;
   statusMessage: string | null;
+  /** What the status implies, raised by any failing check (`agentHealth` of the protocol). */
   health: Health;
+  /** Each supervisor check's latest verdict, by check name (`{}` when none reported). */
+  checks: Record<string, CheckVerdict>;
   metrics: Record<string, number>;
   metricsAt: number | null;
   openTasks: number;

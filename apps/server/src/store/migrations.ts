@@ -132,6 +132,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`DROP SEQUENCE events_seq_seq`.execute(db);
       },
     },
+    '0005_agent_checks': {
+      async up(db: Kysely<unknown>) {
+        // The latest verdict of each supervisor health check per agent (from health_changed,
+        // SPEC §12), as JSON: check → { health, reason, at }. The read side raises the
+        // status's health by the failing ones.
+        await db.schema
+          .alterTable('agents')
+          .addColumn('checks', 'text', (c) => c.notNull().defaultTo('{}'))
+          .execute();
+      },
+    },
   };
 }
 

@@ -52,9 +52,9 @@ const WRITE_EVENTS = {
       WITH ORDINALITY AS u(id, type, agent_id, ts, correlation_id, data, n)
   ), ag AS (
     INSERT INTO agents AS a (agent_id, status, status_message, status_at, health, first_seen,
-      last_seen, last_seq, metrics, metrics_at)
+      last_seen, last_seq, metrics, metrics_at, checks)
     SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[],
-      $15::bigint[], $16::bigint[], $17::bigint[], $18::text[], $19::bigint[])
+      $15::bigint[], $16::bigint[], $17::bigint[], $18::text[], $19::bigint[], $20::text[])
     ON CONFLICT (agent_id) DO UPDATE SET
       status = coalesce(excluded.status, a.status),
       status_message = CASE WHEN excluded.status IS NULL THEN a.status_message
@@ -65,12 +65,14 @@ const WRITE_EVENTS = {
       last_seq = excluded.last_seq,
       metrics = CASE WHEN excluded.metrics_at IS NULL THEN a.metrics
         ELSE (a.metrics::jsonb || excluded.metrics::jsonb)::text END,
-      metrics_at = coalesce(excluded.metrics_at, a.metrics_at)
+      metrics_at = coalesce(excluded.metrics_at, a.metrics_at),
+      checks = CASE WHEN excluded.checks = '{}' THEN a.checks
+        ELSE (a.checks::jsonb || excluded.checks::jsonb)::text END
   ), er AS (
     INSERT INTO errors (id, event_id, agent_id, error_type, message, stack, task_id, fatal,
       fingerprint, ts)
-    SELECT * FROM unnest($20::bigint[], $21::text[], $22::text[], $23::text[], $24::text[],
-      $25::text[], $26::text[], $27::int[], $28::text[], $29::bigint[])
+    SELECT * FROM unnest($21::bigint[], $22::text[], $23::text[], $24::text[], $25::text[],
+      $26::text[], $27::text[], $28::int[], $29::text[], $30::bigint[])
   )
   SELECT 1`,
 };
@@ -317,7 +319,7 @@ export class PgWriter {
         for (let c = 0; c < row.length; c++) errors[c]!.push(row[c]!);
       }
     }
-    const ag: (string | number | null)[][] = [[], [], [], [], [], [], [], [], [], []];
+    const ag: (string | number | null)[][] = [[], [], [], [], [], [], [], [], [], [], []];
     for (const a of agents.values()) {
       const row = [
         a.agentId,
@@ -330,6 +332,10 @@ export class PgWriter {
         a.seq,
         a.metrics ? JSON.stringify(a.metrics) : '{}',
         a.metricsAt,
+        // jsonb refuses \u0000 too: a reason is replaced like the other projection copies.
+        a.checks
+          ? JSON.stringify(a.checks, (_k, v: unknown) => (typeof v === 'string' ? pgText(v) : v))
+          : '{}',
       ];
       for (let c = 0; c < row.length; c++) ag[c]!.push(row[c]!);
     }

@@ -1,7 +1,8 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { AgentStatus, Health, StoredEvent } from '@warden/protocol';
+import { agentHealth, type AgentStatus, type StoredEvent } from '@warden/protocol';
 import type {
   AgentSummary,
+  CheckVerdict,
   ErrorRecord,
   EventQuery,
   MetricPoint,
@@ -84,11 +85,15 @@ export class ReadModel {
       .orderBy('seq', 'asc')
       .limit(q.limit);
     if (!q.all) {
-      if (q.agentIds.length === 0 && q.types.length === 0) return [];
+      const logs = q.logAgentIds ?? [];
+      if (q.agentIds.length === 0 && q.types.length === 0 && logs.length === 0) return [];
       query = query.where((eb) => {
         const ors = [];
         if (q.agentIds.length > 0) ors.push(eb('agent_id', 'in', q.agentIds));
         if (q.types.length > 0) ors.push(eb('type', 'in', q.types));
+        if (logs.length > 0) {
+          ors.push(eb.and([eb('type', '=', 'log'), eb('agent_id', 'in', logs)]));
+        }
         return eb.or(ors);
       });
     }
@@ -122,11 +127,21 @@ export class ReadModel {
   }
 
   private static toAgent(r: Record<string, unknown>): AgentSummary {
+    const status = (r.status as AgentStatus | null) ?? null;
+    const checks = JSON.parse((r.checks as string | undefined) ?? '{}') as Record<
+      string,
+      CheckVerdict
+    >;
     return {
       agentId: r.agent_id as string,
-      status: (r.status as AgentStatus | null) ?? null,
+      status,
       statusMessage: (r.status_message as string | null) ?? null,
-      health: r.health as Health,
+      // The health column holds what the status implies; failing checks raise it.
+      health: agentHealth(
+        status,
+        Object.values(checks).map((c) => c.health),
+      ),
+      checks,
       metrics: JSON.parse(r.metrics as string) as Record<string, number>,
       metricsAt: r.metrics_at === null ? null : Number(r.metrics_at),
       openTasks: Number(r.open_tasks ?? 0),

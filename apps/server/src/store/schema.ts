@@ -33,6 +33,8 @@ export interface AgentsTable {
   last_seq: number;
   metrics: string;
   metrics_at: number | null;
+  /** JSON: check name → `{ health, reason, at }` from `health_changed` events. */
+  checks: string;
 }
 
 export interface TasksTable {

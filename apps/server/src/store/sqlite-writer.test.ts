@@ -8,7 +8,7 @@ import { SqliteEventStore } from './sqlite-event-store.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 describe('SqliteWriter agents projection', () => {
-  it('rebuilds agent state from the log when the process died before writing it', async () => {
+  it('rebuilds agent state (check verdicts too) from the log when the process died before writing it', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'warden-writer-')), 'w.db');
     const migrated = new SqliteEventStore(file, { writerThread: false });
     await migrated.migrate();
@@ -23,6 +23,8 @@ describe('SqliteWriter agents projection', () => {
       1000,
     );
     first.append([ev('3', { status: 'needs_input' })], 2000);
+    const verdict = { check: 'memory', health: 'critical', previous: 'healthy', reason: 'leak' };
+    first.append([ev('4', verdict, 'health_changed')], 2500);
     const raw = new BetterSqlite3(file, { readonly: true });
     expect(
       raw.prepare("SELECT count(*) AS n FROM agents WHERE agent_id = 'phoenix'").get(),
@@ -31,16 +33,19 @@ describe('SqliteWriter agents projection', () => {
     // A second writer on the same file is what a restart after kill -9 sees.
     const second = new SqliteWriter(file);
     expect(
-      raw.prepare('SELECT status, metrics, first_seen, last_seen, last_seq FROM agents').get(),
+      raw
+        .prepare('SELECT status, metrics, checks, first_seen, last_seen, last_seq FROM agents')
+        .get(),
     ).toEqual({
       status: 'needs_input',
       metrics: '{"memory_mb":7}',
+      checks: '{"memory":{"health":"critical","reason":"leak","at":5}}',
       first_seen: 1000,
-      last_seen: 2000,
-      last_seq: 3,
+      last_seen: 2500,
+      last_seq: 4,
     });
     expect(raw.prepare("SELECT seq FROM projection_state WHERE name = 'agents'").get()).toEqual({
-      seq: 3,
+      seq: 4,
     });
     raw.close();
     second.close();

@@ -95,7 +95,11 @@ export class SqliteWriter {
     this.pendingAgents = new Map();
     this.writer.transaction(() => {
       for (const a of pending.values()) {
-        this.stmts.upsertAgent.run({ ...a, metrics: a.metrics ? JSON.stringify(a.metrics) : '{}' });
+        this.stmts.upsertAgent.run({
+          ...a,
+          metrics: a.metrics ? JSON.stringify(a.metrics) : '{}',
+          checks: a.checks ? JSON.stringify(a.checks) : '{}',
+        });
       }
       this.stmts.setCheckpoint.run(this.lastSeq);
     })();
@@ -110,7 +114,11 @@ export class SqliteWriter {
       const agents = new Map<string, AgentDelta>();
       for (const r of rows) {
         const ev = { id: '', type: r.type, agentId: r.agent_id, ts: r.ts, data: {} } as WardenEvent;
-        if (r.type === 'agent_status_update' || r.type === 'metric_update') {
+        if (
+          r.type === 'agent_status_update' ||
+          r.type === 'metric_update' ||
+          r.type === 'health_changed'
+        ) {
           (ev as { data: unknown }).data = JSON.parse(r.data) as unknown;
         }
         projectAgent(ev, r.seq, r.received_at, agents);
@@ -135,9 +143,9 @@ export class SqliteWriter {
       findSeq: db.prepare<[string], { seq: number }>('SELECT seq FROM events WHERE id = ?'),
       upsertAgent: db.prepare(
         `INSERT INTO agents (agent_id, status, status_message, status_at, health, first_seen,
-           last_seen, last_seq, metrics, metrics_at)
+           last_seen, last_seq, metrics, metrics_at, checks)
          VALUES (@agentId, @status, @message, @statusAt, @health, @firstSeen, @seen, @seq,
-           @metrics, @metricsAt)
+           @metrics, @metricsAt, @checks)
          ON CONFLICT(agent_id) DO UPDATE SET
            status = coalesce(excluded.status, agents.status),
            status_message = CASE WHEN excluded.status IS NULL THEN agents.status_message
@@ -147,7 +155,8 @@ export class SqliteWriter {
            last_seen = max(agents.last_seen, excluded.last_seen),
            last_seq = excluded.last_seq,
            metrics = json_patch(agents.metrics, excluded.metrics),
-           metrics_at = coalesce(excluded.metrics_at, agents.metrics_at)`,
+           metrics_at = coalesce(excluded.metrics_at, agents.metrics_at),
+           checks = json_patch(agents.checks, excluded.checks)`,
       ),
       taskAssigned: db.prepare(
         `INSERT INTO tasks (task_id, agent_id, name, queue, priority, state, assigned_at, updated_seq)
