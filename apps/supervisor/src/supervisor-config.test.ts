@@ -539,7 +539,12 @@ describe('the section schemas used by the server config', () => {
   it('parse an empty file part to no agents and the default check interval', () => {
     expect(SupervisorConfigSchema.parse({})).toEqual({
       agents: [],
-      monitoring: { check_interval: 5_000 },
+      monitoring: {
+        check_interval: 5_000,
+        strategy: 'concurrent',
+        concurrency: 8,
+        healthy_every: 2,
+      },
     });
   });
 

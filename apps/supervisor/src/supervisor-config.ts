@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MonitoringStrategyConfigSchema } from './monitoring-strategy.js';
 import { AgentIdSchema, DurationSchema } from '@warden/protocol';
 
 // Per-agent keys are parsed WITHOUT defaults: "per-agent keys win" over the `monitoring:` block
@@ -282,6 +283,8 @@ const WebhookAlertSchema = z
  * per-agent defaults apply.
  */
 export const MonitoringConfigSchema = z.strictObject({
+  /** `strategy`, `concurrency`, `healthy_every`, `check_timeout`: how checks are run. */
+  ...MonitoringStrategyConfigSchema.shape,
   /**
    * How often resources are sampled and health is judged (plain numbers are seconds).
    * @defaultValue 5 (seconds)

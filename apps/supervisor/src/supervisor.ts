@@ -1,0 +1,369 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Health } from '@warden/protocol';
+import { systemClock, type Clock, type Random } from './clock.js';
+import type { ProbeFetch } from './http-probe-check.js';
+import type { Spawner } from './managed-process.js';
+import {
+  createStrategy,
+  strategyOptionsFromConfig,
+  type MonitoringStrategy,
+  type MonitoringStrategyConfig,
+  type MonitorTarget,
+  type StrategyFactory,
+} from './monitoring-strategy.js';
+import type { PaneSource } from './pane-watcher.js';
+import { PmNotifier, type PaneTyper } from './pm-notifier.js';
+import { ProcessAgent, type AgentSummary } from './process-agent.js';
+import { ProcessSampler, ProcessTreeScanner, type ProcessSample } from './process-tree.js';
+import type { ResolvedAgentConfig } from './supervisor-config.js';
+import type { SupervisorLog, SupervisorReporter } from './supervisor-reporter.js';
+import { TeamIdleMonitor } from './team-idle.js';
+import { TmuxAgent } from './tmux-agent.js';
+
+/** A command from the hub's command channel (SPEC §12). */
+export interface AgentCommand {
+  id: string;
+  agentId: string;
+  action: 'start' | 'stop' | 'restart';
+}
+
+/** Options of {@link Supervisor}. */
+export interface SupervisorOptions {
+  agents: readonly ResolvedAgentConfig[];
+  reporter: SupervisorReporter;
+  log: SupervisorLog;
+  /** `WARDEN_URL`, a freshly minted `WARDEN_TOKEN` and `WARDEN_AGENT_ID` for one start. */
+  agentEnv: (agentId: string) => Promise<Record<string, string>>;
+  /** How often resources are sampled and health is judged (`monitoring.check_interval`). @defaultValue 5000 */
+  checkIntervalMs?: number;
+  /** `monitoring.strategy` and its keys. @defaultValue concurrent, 8 at once */
+  strategy?: MonitoringStrategyConfig;
+  /** Strategies plugins provide, by name. */
+  extraStrategies?: ReadonlyMap<string, StrategyFactory>;
+  /** Where agent state is kept across supervisor restarts (JSON, 0600). @defaultValue none */
+  stateFile?: string;
+  /** tmux, for `tmux:` agents and `pm:` notifications. @defaultValue none (tmux agents are refused) */
+  tmux?: PaneSource & PaneTyper;
+  /** Cooldown of PM pane notifications. @defaultValue 30000 */
+  pmCooldownMs?: number;
+  /** Every agent of a tmux session idle this long escalates. @defaultValue 600000 */
+  teamIdleMs?: number;
+  clock?: Clock;
+  random?: Random;
+  spawner?: Spawner;
+  fetch?: ProbeFetch;
+}
+
+type Agent = ProcessAgent | TmuxAgent;
+
+/** What {@link Supervisor.reload} changed. */
+export interface ReloadResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+}
+
+/**
+ * Runs and watches the agents of one machine (SPEC §9): process agents it starts and restarts,
+ * tmux agents it watches. Resources of every process tree are read with one /proc scan per
+ * check pass; the checks run under the configured monitoring strategy. Everything it learns
+ * goes to the hub through the reporter; commands come in through {@link Supervisor.command}.
+ */
+export class Supervisor {
+  private readonly agentsById = new Map<string, Agent>();
+  private readonly clock: Clock;
+  private readonly intervalMs: number;
+  private readonly scanner = new ProcessTreeScanner();
+  private readonly sampler: ProcessSampler;
+  private samples = new Map<number, ProcessSample>();
+  private lastScanAt = -Infinity;
+  private strategy: MonitoringStrategy | undefined;
+  private readonly pm: PmNotifier | undefined;
+  private readonly teamIdle: TeamIdleMonitor;
+  private saveTimer: unknown;
+  private savedState: Record<string, unknown> = {};
+  private closed = false;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.intervalMs = opts.checkIntervalMs ?? 5000;
+    this.sampler = new ProcessSampler({ clock: this.clock });
+    this.pm = opts.tmux
+      ? new PmNotifier({
+          typer: opts.tmux,
+          clock: this.clock,
+          ...(opts.pmCooldownMs !== undefined ? { cooldownMs: opts.pmCooldownMs } : {}),
+          onFailed: (pm, reason) =>
+            opts.log.warn({ pm }, `notification to PM pane ${pm} failed: ${reason}`),
+        })
+      : undefined;
+    this.teamIdle = new TeamIdleMonitor({
+      clock: this.clock,
+      ...(opts.teamIdleMs !== undefined ? { idleForMs: opts.teamIdleMs } : {}),
+      onTeamIdle: (notice) => {
+        for (const id of notice.agentIds)
+          opts.reporter.publish(id, 'escalation', { reason: notice.reason, severity: 'warning' });
+        opts.log.warn(
+          { session: notice.session, agents: notice.agentIds },
+          `tmux session ${notice.session} needs attention: ${notice.reason}. Give the team work or stop it`,
+        );
+      },
+    });
+    if (opts.stateFile) this.savedState = readState(opts.stateFile, opts.log);
+    for (const config of opts.agents) this.add(config);
+  }
+
+  /** Starts the agents that should run, and the checks. */
+  start(): void {
+    for (const agent of this.agentsById.values()) this.startAgent(agent, true);
+    const strategyConfig = this.opts.strategy ?? {
+      strategy: 'concurrent',
+      concurrency: 8,
+      healthy_every: 2,
+    };
+    const options = strategyOptionsFromConfig(strategyConfig, {
+      intervalMs: this.intervalMs,
+      clock: this.clock,
+      onError: (target, err) =>
+        this.opts.log.error(
+          { agent: target.id, err },
+          `health check of agent ${target.id} failed: ${(err as Error).message ?? String(err)}`,
+        ),
+    });
+    try {
+      this.strategy = createStrategy(strategyConfig.strategy, options, this.opts.extraStrategies);
+    } catch (err) {
+      this.opts.log.error({ err }, `${(err as Error).message}; using "concurrent"`);
+      this.strategy = createStrategy('concurrent', options);
+    }
+    this.strategy.start(() => this.targets());
+  }
+
+  /** The fleet as the supervisor sees it. */
+  list(): AgentSummary[] {
+    return [...this.agentsById.values()].map((a) => a.summary());
+  }
+
+  /** The ids of the agents it manages (the command topics it answers). */
+  agentIds(): string[] {
+    return [...this.agentsById.keys()];
+  }
+
+  /** Carries out a hub command; false when the agent is not one of this supervisor's. */
+  async command(cmd: AgentCommand): Promise<boolean> {
+    const agent = this.agentsById.get(cmd.agentId);
+    if (!agent) return false;
+    this.opts.log.info(
+      { agent: cmd.agentId, command: cmd.id },
+      `agent ${cmd.agentId}: ${cmd.action} requested (command ${cmd.id})`,
+    );
+    if (agent instanceof TmuxAgent) {
+      // Warden watches tmux panes; it does not own the process in them.
+      this.opts.reporter.publish(cmd.agentId, 'log', {
+        level: 'warn',
+        message: `[warden] ${cmd.action} ignored: ${cmd.agentId} is a tmux agent, watched and not run by Warden`,
+      });
+      return true;
+    }
+    switch (cmd.action) {
+      case 'start':
+        agent.start('command');
+        break;
+      case 'stop':
+        await agent.stop();
+        break;
+      case 'restart':
+        await agent.restart();
+        break;
+    }
+    return true;
+  }
+
+  /** An event an agent published (from the hub): signs of life and task progress. */
+  observe(event: {
+    agentId: string;
+    type: string;
+    ts: number;
+    data: Record<string, unknown>;
+  }): void {
+    const agent = this.agentsById.get(event.agentId);
+    if (agent instanceof ProcessAgent) agent.observe(event);
+  }
+
+  /** The hub saw the agent alive at `ts` (heartbeats included). */
+  seen(agentId: string, ts: number): void {
+    const agent = this.agentsById.get(agentId);
+    if (agent instanceof ProcessAgent) agent.seen(ts);
+  }
+
+  /**
+   * Applies a new agent list (SIGHUP): new agents are added and started, removed ones stopped,
+   * changed ones stopped and started with the new config; the others are left alone.
+   */
+  async reload(configs: readonly ResolvedAgentConfig[]): Promise<ReloadResult> {
+    const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [] };
+    const next = new Map(configs.map((c) => [c.id, c]));
+    for (const [id, agent] of [...this.agentsById]) {
+      const config = next.get(id);
+      if (!config) {
+        result.removed.push(id);
+        this.agentsById.delete(id);
+        await agent.close();
+        continue;
+      }
+      if (JSON.stringify(config) === JSON.stringify(agent.config)) {
+        result.unchanged.push(id);
+        continue;
+      }
+      result.changed.push(id);
+      this.agentsById.delete(id);
+      const saved = agent instanceof ProcessAgent ? agent.snapshot() : undefined;
+      await agent.close();
+      const fresh = this.add(config);
+      if (fresh instanceof ProcessAgent && saved) fresh.restore(saved);
+      this.startAgent(fresh, true);
+    }
+    for (const config of configs) {
+      if (this.agentsById.has(config.id)) continue;
+      result.added.push(config.id);
+      this.startAgent(this.add(config), true);
+    }
+    this.scheduleSave();
+    this.opts.log.info(
+      { ...result },
+      `config reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed`,
+    );
+    return result;
+  }
+
+  /** Stops the checks and every agent (gracefully: SIGTERM, then SIGKILL after kill_timeout). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.strategy?.stop();
+    this.save();
+    await Promise.all([...this.agentsById.values()].map((a) => a.close()));
+    if (this.saveTimer !== undefined) this.clock.clearTimeout(this.saveTimer);
+    this.pm?.close();
+    this.teamIdle.stop();
+    this.scanner.close();
+  }
+
+  private add(config: ResolvedAgentConfig): Agent {
+    let agent: Agent;
+    if (config.kind === 'tmux') {
+      if (!this.opts.tmux || !this.pm)
+        throw new Error(`agent ${config.id}: tmux agents need tmux (none configured)`);
+      agent = new TmuxAgent(config, {
+        clock: this.clock,
+        reporter: this.opts.reporter,
+        log: this.opts.log,
+        source: this.opts.tmux,
+        pm: this.pm,
+        teamIdle: this.teamIdle,
+      });
+    } else {
+      agent = new ProcessAgent(config, {
+        clock: this.clock,
+        ...(this.opts.random ? { random: this.opts.random } : {}),
+        reporter: this.opts.reporter,
+        log: this.opts.log,
+        agentEnv: this.opts.agentEnv,
+        ...(this.opts.spawner ? { spawner: this.opts.spawner } : {}),
+        ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+        onChange: () => this.scheduleSave(),
+      });
+      const saved = this.savedState[config.id];
+      if (saved !== undefined) agent.restore(saved);
+    }
+    this.agentsById.set(config.id, agent);
+    return agent;
+  }
+
+  private startAgent(agent: Agent, initial: boolean): void {
+    if (agent instanceof TmuxAgent) {
+      agent.start();
+      return;
+    }
+    const fromState = this.savedState[agent.id] !== undefined;
+    const wanted = fromState ? agent.shouldAutostart() : agent.config.autostart;
+    if (initial && wanted) agent.start('config');
+  }
+
+  private targets(): MonitorTarget[] {
+    const out: MonitorTarget[] = [];
+    for (const agent of this.agentsById.values()) {
+      out.push({
+        id: agent.id,
+        priority: 0,
+        health: (): Health => agent.summary().health,
+        check: () => this.check(agent),
+      });
+    }
+    return out;
+  }
+
+  /** One agent's check pass; the first one of a pass reads /proc for every agent at once. */
+  private check(agent: Agent): Promise<void> {
+    if (!(agent instanceof ProcessAgent)) return Promise.resolve();
+    const now = this.clock.now();
+    if (now - this.lastScanAt >= this.intervalMs / 2) this.scan(now);
+    const pid = agent.pid;
+    agent.sample(pid === undefined ? undefined : this.samples.get(pid));
+    agent.evaluate();
+    return Promise.resolve();
+  }
+
+  private scan(now: number): void {
+    this.lastScanAt = now;
+    const roots: number[] = [];
+    for (const a of this.agentsById.values()) {
+      if (a instanceof ProcessAgent && a.pid !== undefined) roots.push(a.pid);
+    }
+    this.samples = this.sampler.sample(this.scanner.scan(roots));
+  }
+
+  private scheduleSave(): void {
+    if (!this.opts.stateFile || this.saveTimer !== undefined || this.closed) return;
+    this.saveTimer = this.clock.setTimeout(() => {
+      this.saveTimer = undefined;
+      this.save();
+    }, 200);
+  }
+
+  private save(): void {
+    const file = this.opts.stateFile;
+    if (!file) return;
+    const agents: Record<string, unknown> = {};
+    for (const a of this.agentsById.values())
+      if (a instanceof ProcessAgent) agents[a.id] = a.snapshot();
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      const tmp = `${file}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ version: 1, agents }) + '\n', { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch (err) {
+      this.opts.log.error({ err }, `could not save supervisor state to ${file}`);
+    }
+  }
+}
+
+function readState(file: string, log: SupervisorLog): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  try {
+    const parsed = JSON.parse(text) as { version?: number; agents?: Record<string, unknown> };
+    if (parsed.version === 1 && parsed.agents && typeof parsed.agents === 'object')
+      return parsed.agents;
+  } catch {
+    // reported below
+  }
+  log.warn({ file }, `supervisor state in ${file} is unreadable; starting from the config`);
+  return {};
+}
