@@ -390,11 +390,11 @@ describe('PaneWatcher: crash from process facts', () => {
     ]);
   });
 
-  it('a dead pane whose exit status tmux does not know yet gets one more poll, then is crashed anyway', async () => {
-    const t = setup();
+  it('a dead pane whose exit status tmux does not know yet gets a second, then is crashed anyway', async () => {
+    const t = setup({ pollIntervalMs: 250 });
     await t.start();
     t.pane.info = { ...t.pane.info, dead: true };
-    await t.polls(1);
+    await t.polls(4);
     expect(t.kinds('crashed')).toEqual([]);
     await t.polls(1);
     expect(t.kinds('crashed')).toMatchObject([

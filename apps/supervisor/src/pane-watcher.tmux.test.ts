@@ -108,14 +108,17 @@ describe('PaneWatcher on real tmux panes', () => {
     expect(await server.capture(pane)).toContain('❯ 1. Yes');
   });
 
-  it('a pane whose command exits (remain-on-exit on) is crashed: pane_dead, with the exit status', async () => {
+  it('a pane whose command exits (remain-on-exit on) is crashed: pane_dead', async () => {
     const pane = await server.newPane(['sh', '-c', 'echo working; sleep 0.6; exit 3']);
     const w = watch(pane);
     await w.until((o) => o.kind === 'liveness' && o.state === 'alive', 5000, 'alive');
     const crashed = await w.until((o) => o.kind === 'crashed', 5000, 'crashed');
     expect(crashed.o).toMatchObject({ kind: 'crashed', fact: 'pane_dead' });
+    // On a loaded machine tmux may reap the process seconds after it marks the pane dead
+    // (seen here: a zombie child left until the server's next SIGCHLD); the watcher waits a
+    // second for the status and then reports the crash without it.
     expect(crashed.o.kind === 'crashed' && crashed.o.reason).toMatch(
-      /^pane_dead=1: .* exited with status 3$/,
+      /^pane_dead=1: the pane's process \(pid \d+, sh\) exited( with status 3)?$/,
     );
     expect(crashed.at - w.startedAt).toBeGreaterThanOrEqual(500);
     // The pane is still there (remain-on-exit): dead is a crash, not a missing pane.

@@ -98,6 +98,9 @@ async function scanChildren(pid: number): Promise<number[] | undefined> {
   return kids;
 }
 
+/** How long a dead pane may go without its exit status before the crash is reported anyway. */
+const DEAD_STATUS_PATIENCE_MS = 1000;
+
 /** Shells that count as "no agent running here" when they are the pane's current command. */
 export const DEFAULT_SHELLS: readonly string[] = [
   'bash',
@@ -211,8 +214,8 @@ export class PaneWatcher {
   private crashed: CrashFact | undefined;
   /** Polls in a row that found the pane's shell without the agent child it had. */
   private childlessPolls = 0;
-  /** A dead pane without its exit status was seen once already. */
-  private deadWaited = false;
+  /** When the pane was first seen dead without its exit status. */
+  private deadSeenAt: number | undefined;
 
   constructor(options: PaneWatcherOptions) {
     this.target = options.target;
@@ -373,17 +376,18 @@ export class PaneWatcher {
             ? `exited with status ${info.deadStatus}`
             : '';
       // tmux marks the pane dead when its terminal closes and learns how the process ended a
-      // moment later, when it reaps it: one poll's patience puts that in the reason.
-      if (how === '' && !this.deadWaited) {
-        this.deadWaited = true;
-        return 'wait';
+      // moment later, when it reaps it (later still on a loaded machine): a little patience
+      // puts that in the reason.
+      if (how === '') {
+        this.deadSeenAt ??= this.clock.now();
+        if (this.clock.now() - this.deadSeenAt < DEAD_STATUS_PATIENCE_MS) return 'wait';
       }
       return {
         fact: 'pane_dead',
         reason: `pane_dead=1: the pane's process (pid ${info.pid}, ${info.currentCommand || 'unknown command'}) ${how || 'exited'}`,
       };
     }
-    this.deadWaited = false;
+    this.deadSeenAt = undefined;
     const command = commandName(info.currentCommand);
     if (!this.shells.has(command)) {
       this.agent = { name: command, via: 'command' };
