@@ -18,6 +18,7 @@ import type { ProblemCode, ValidationIssue } from '@warden/protocol';
 import { WardenError, problemBody } from './errors.js';
 import { createAuthHook } from './http-auth.js';
 import type { HubContext } from './hub-context.js';
+import { registerAgentControlRoutes } from './routes-agents-control.js';
 import { registerEventRoutes } from './routes-events.js';
 import { registerReadRoutes } from './routes-read.js';
 import { registerSystemRoutes } from './routes-system.js';
@@ -155,6 +156,7 @@ export async function buildApp(ctx: HubContext, logger: Logger): Promise<WardenA
   registerSystemRoutes(app, ctx);
   registerEventRoutes(app, ctx);
   registerReadRoutes(app, ctx);
+  registerAgentControlRoutes(app, ctx);
 
   app.get(
     '/ws',

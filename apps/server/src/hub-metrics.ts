@@ -42,6 +42,17 @@ export class HubMetrics {
     labelNames: ['agent', 'outcome'] as const,
     registers: [this.registry],
   });
+  /**
+   * Restarts of an agent's process: `agent_lifecycle` `started` events with `attempt` ≥ 1, i.e.
+   * the supervisor's automatic restarts (`restart_scheduled` is only a plan that a stop may
+   * cancel; a first start and a start by hand carry no attempt).
+   */
+  readonly agentRestarts = new Counter({
+    name: 'warden_agent_restarts_total',
+    help: 'Restarts of an agent by its supervisor (agent_lifecycle started with attempt >= 1).',
+    labelNames: ['agent'] as const,
+    registers: [this.registry],
+  });
   readonly errorsTotal = new Counter({
     name: 'warden_errors_total',
     help: 'Errors reported, by agent and error type.',
@@ -127,6 +138,11 @@ export class HubMetrics {
         break;
       case 'error_occurred':
         this.errorsTotal.inc({ agent: ev.agentId, error_type: ev.data.errorType });
+        break;
+      case 'agent_lifecycle':
+        if (ev.data.action === 'started' && (ev.data.attempt ?? 0) >= 1) {
+          this.agentRestarts.inc({ agent: ev.agentId });
+        }
         break;
     }
   }

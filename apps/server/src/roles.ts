@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ANY_AGENT, topicName, type Topic } from '@warden/protocol';
 
 export const ROLES = ['admin', 'operator', 'viewer', 'agent'] as const;
 export const RoleSchema = z.enum(ROLES);
@@ -34,4 +35,38 @@ export function mayPublishFor(principal: Principal, agentId: string): boolean {
   if (principal.role === 'admin') return true;
   if (principal.role !== 'agent') return false;
   return principal.agentId === '*' || principal.agentId === agentId;
+}
+
+/**
+ * Why this principal may not subscribe to `topic`, or undefined when it may (SPEC §12 "Roles").
+ * Viewer and up read every event topic. `commands:` topics are for supervisors: an agent token
+ * takes `commands:<own id>`, a supervisor token (`agent_id: "*"`) any `commands:<id>` and
+ * `commands:*`, and admin may do everything (a supervisor may run on an admin token); viewers
+ * and operators never, as a command frame sent to them would count as delivered. An agent
+ * token reads only its own `agent:` and `logs:` topics; a supervisor token those of any agent.
+ */
+export function maySubscribe(principal: Principal, topic: Topic): string | undefined {
+  const name = topicName(topic);
+  if (principal.role === 'admin') return undefined;
+  const own = principal.agentId;
+  if (topic.kind === 'commands') {
+    if (principal.role !== 'agent') {
+      return `${name} is for supervisors: role ${principal.role} may not take commands`;
+    }
+    if (own === ANY_AGENT || (topic.agentId !== ANY_AGENT && topic.agentId === own)) {
+      return undefined;
+    }
+    return `an agent token takes commands for its own agent only (commands:${own ?? ''}), not ${name}`;
+  }
+  if (can(principal, 'read')) return undefined;
+  if (principal.role === 'agent') {
+    if (
+      (topic.kind === 'agent' || topic.kind === 'logs') &&
+      (own === ANY_AGENT || topic.agentId === own)
+    ) {
+      return undefined;
+    }
+    return `an agent token may subscribe only to agent:${own ?? ''}, logs:${own ?? ''} and commands:${own ?? ''}, not ${name}`;
+  }
+  return `role ${principal.role} may not subscribe`;
 }

@@ -10,6 +10,7 @@ import {
   exceedsDepth,
   validateEventBody,
   type Ack,
+  type AgentCommand,
   type ClientFrame,
   type ProblemCode,
   type ProtocolLimits,
@@ -18,9 +19,10 @@ import {
 } from '@warden/protocol';
 import type { Bus, BusMessage } from './bus.js';
 import type { Clock } from './clock.js';
+import type { CommandPeer, CommandRouter } from './command-router.js';
 import { WardenError } from './errors.js';
 import type { Ingestor } from './ingestor.js';
-import { can, mayPublishFor, type Principal } from './roles.js';
+import { can, mayPublishFor, maySubscribe, type Principal } from './roles.js';
 import type { EventStore } from './store/event-store.js';
 import { eventFrame, serializeStoredEvent } from './store/serialize.js';
 import { TopicFilter } from './subscription.js';
@@ -96,9 +98,10 @@ function asPublishFrame(raw: unknown): PublishFrame | undefined {
 /**
  * One WebSocket peer: its token, its ops, and its subscription. Delivery is gap-free: while
  * a subscriber replays stored events up to the head it saw, live events are held, then sent
- * past the replay with every seq at most once.
+ * past the replay with every seq at most once. Its `commands:` topics register it with the
+ * command router, which writes `command` frames to it directly.
  */
-export class Connection {
+export class Connection implements CommandPeer {
   alive = true;
   private readonly socket: Socket | undefined;
   private readonly filter = new TopicFilter();
@@ -115,6 +118,7 @@ export class Connection {
     readonly ws: WebSocket,
     readonly principal: Principal,
     private readonly ctx: ConnectionContext,
+    private readonly commands?: CommandRouter,
   ) {
     // Broadcast frames are written straight to the socket, framed once for every peer.
     // Safe because permessage-deflate is off, so ws never holds frames back in its sender.
@@ -149,6 +153,14 @@ export class Connection {
     this.generation++;
     this.pending = [];
     clearTimeout(this.expiryTimer);
+    this.commands?.drop(this);
+  }
+
+  /** Writes a `command` frame (see CommandRouter); false once the connection is closing. */
+  sendCommand(command: AgentCommand): boolean {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.send({ op: 'command', id: command.id, agentId: command.agentId, action: command.action });
+    return true;
   }
 
   private replies: string[] = [];
@@ -254,6 +266,10 @@ export class Connection {
         this.subscribe(frame);
         break;
       case 'unsubscribe':
+        this.commands?.remove(
+          this,
+          frame.topics.flatMap((t) => (t.startsWith('commands:') ? [t.slice(9)] : [])),
+        );
         this.filter.remove(frame.topics);
         if (this.filter.empty) this.stopStream();
         this.send({
@@ -345,27 +361,15 @@ export class Connection {
     );
   }
 
-  private mayRead(topicNames: readonly string[]): string | undefined {
-    if (can(this.principal, 'read')) return undefined;
-    if (this.principal.role === 'agent') {
-      const own = this.principal.agentId;
-      for (const t of topicNames) {
-        if (!(t.startsWith('agent:') && (own === '*' || t === `agent:${own}`))) {
-          return `an agent token may subscribe only to agent:${own ?? ''}, not ${t}`;
-        }
-      }
-      return undefined;
-    }
-    return `role ${this.principal.role} may not subscribe`;
-  }
-
   private subscribe(frame: Extract<ClientFrame, { op: 'subscribe' }>): void {
     const topics = TopicFilter.parse(frame.topics);
     if (typeof topics === 'string') {
       this.sendError('invalid_request', topics, frame.ref, [{ path: '/topics', message: topics }]);
       return;
     }
-    const denied = this.mayRead(frame.topics);
+    const denied = topics
+      .map((t) => maySubscribe(this.principal, t))
+      .find((why) => why !== undefined);
     if (denied) {
       this.sendError(
         this.principal.role === 'agent' ? 'forbidden_agent' : 'forbidden',
@@ -375,6 +379,10 @@ export class Connection {
       return;
     }
     this.filter.add(topics);
+    this.commands?.add(
+      this,
+      topics.flatMap((t) => (t.kind === 'commands' ? [t.agentId] : [])),
+    );
     const head = this.ctx.bus.head();
     const reply: ServerFrame = {
       op: 'subscribed',

@@ -1,10 +1,14 @@
 import type WebSocket from 'ws';
 import type { BusMessage } from './bus.js';
+import { CommandRouter } from './command-router.js';
 import type { HubMetrics } from './hub-metrics.js';
 import type { Principal } from './roles.js';
 import { Connection, type ConnectionContext } from './ws-connection.js';
 
-/** All WebSocket peers of this process: fan-out of committed events and the ping sweep. */
+/**
+ * All WebSocket peers of this process: fan-out of committed events, the ping sweep, and the
+ * command router that knows which peers are supervisors taking commands for which agents.
+ */
 export class WsHub {
   private readonly connections = new Set<Connection>();
   private readonly unsubscribe: () => void;
@@ -14,6 +18,8 @@ export class WsHub {
     private readonly ctx: ConnectionContext,
     private readonly metrics: HubMetrics,
     pingIntervalMs: number,
+    /** Commands for supervisors connected here. @defaultValue a router with random ids */
+    readonly commands: CommandRouter = new CommandRouter(),
   ) {
     this.unsubscribe = ctx.bus.subscribe((messages) => this.broadcast(messages));
     // A peer that has not answered the previous ping by the next sweep is dropped.
@@ -26,7 +32,7 @@ export class WsHub {
   }
 
   accept(ws: WebSocket, principal: Principal): void {
-    const conn = new Connection(ws, principal, this.ctx);
+    const conn = new Connection(ws, principal, this.ctx, this.commands);
     this.connections.add(conn);
     this.metrics.wsConnections.inc();
     ws.on('close', () => {
