@@ -66,6 +66,30 @@ export { DEFAULT_LIMITS } from './limits.js';
 export type { ProtocolLimits } from './limits.js';
 export { PROBLEM_STATUS, pointerToken, toPointer } from './problem.js';
 export type { Problem, ProblemCode, ValidationIssue } from './problem.js';
+export {
+  CompleteRequestSchema,
+  EnqueueRequestSchema,
+  FailRequestSchema,
+  LeaseRequestSchema,
+  MAX_LEASE_MS,
+  ProgressRequestSchema,
+  QUEUE_NAME_PATTERN,
+  QueueNameSchema,
+  TASK_STATES,
+  TaskStateSchema,
+  checkRequest,
+} from './queue.js';
+export type {
+  AgentStateRecord,
+  CompleteRequest,
+  EnqueueRequest,
+  FailRequest,
+  LeaseRequest,
+  ProgressRequest,
+  QueueStats,
+  QueueTask,
+  TaskState,
+} from './queue.js';
 export { ANY_AGENT, parseTopic, topicMatches, topicName } from './topics.js';
 export type { Topic } from './topics.js';
 export { exceedsDepth, utf8Length, validateEvent, validateEventBody } from './validate.js';

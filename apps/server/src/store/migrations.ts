@@ -132,6 +132,67 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`DROP SEQUENCE events_seq_seq`.execute(db);
       },
     },
+    '0004_queue_and_state': {
+      async up(db: Kysely<unknown>) {
+        // The task queue of SPEC §12. `seq` orders equal priorities oldest first, and a task
+        // that goes back to its queue keeps it, so a retried task is not starved by newer ones.
+        await db.schema
+          .createTable('queue_tasks')
+          .addColumn('seq', isPg ? 'bigserial' : 'integer', (c) =>
+            isPg ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('queue', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text')
+          .addColumn('priority', 'double precision', (c) => c.notNull().defaultTo(0))
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('leases', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('agent_id', 'text')
+          .addColumn('leased_at', 'bigint')
+          .addColumn('lease_ms', 'bigint')
+          .addColumn('lease_expires_at', 'bigint')
+          .addColumn('progress_percent', 'double precision')
+          .addColumn('progress_message', 'text')
+          .addColumn('progress_at', 'bigint')
+          .addColumn('result', 'text')
+          .addColumn('error', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('finished_at', 'bigint')
+          .execute();
+        // The lease query: the first queued task of a queue by priority, then age.
+        await sql`CREATE INDEX queue_tasks_pick
+          ON queue_tasks (queue, state, priority DESC, seq)`.execute(db);
+        // The expiry sweep (state, lease_expires_at) and the rate and pruning of finished
+        // tasks (state, finished_at).
+        await db.schema
+          .createIndex('queue_tasks_expiry')
+          .on('queue_tasks')
+          .columns(['state', 'lease_expires_at'])
+          .execute();
+        await db.schema
+          .createIndex('queue_tasks_finished')
+          .on('queue_tasks')
+          .columns(['state', 'finished_at'])
+          .execute();
+        // Releasing every lease of an agent that failed.
+        await db.schema
+          .createIndex('queue_tasks_agent')
+          .on('queue_tasks')
+          .columns(['agent_id', 'state'])
+          .execute();
+
+        // What an agent saved to resume from (SDK saveState/loadState), one row per agent.
+        await db.schema
+          .createTable('agent_state')
+          .addColumn('agent_id', 'text', (c) => c.primaryKey())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
     '0005_agent_checks': {
       async up(db: Kysely<unknown>) {
         // The latest verdict of each supervisor health check per agent (from health_changed,

@@ -59,6 +59,7 @@ describeWithServices('PgEventStore', [await needPostgres()], () => {
         [schema],
       );
       expect(tables.rows.map((r) => r.table_name)).toEqual([
+        'agent_state',
         'agents',
         'errors',
         'events',
@@ -66,6 +67,7 @@ describeWithServices('PgEventStore', [await needPostgres()], () => {
         'kysely_migration_lock',
         'log_head',
         'projection_state',
+        'queue_tasks',
         'tasks',
       ]);
       // Types are parsed per pool: the process-wide pg parser still returns int8 as a string.
