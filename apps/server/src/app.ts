@@ -18,8 +18,11 @@ import type { ProblemCode, ValidationIssue } from '@warden/protocol';
 import { WardenError, problemBody } from './errors.js';
 import { createAuthHook } from './http-auth.js';
 import type { HubContext } from './hub-context.js';
+import { registerAgentStateRoutes } from './routes-agent-state.js';
 import { registerAgentControlRoutes } from './routes-agents-control.js';
+import { registerAgentTokenRoutes } from './routes-agent-token.js';
 import { registerEventRoutes } from './routes-events.js';
+import { registerQueueRoutes } from './routes-queue.js';
 import { registerReadRoutes } from './routes-read.js';
 import { registerSystemRoutes } from './routes-system.js';
 import { VERSION } from './version.js';
@@ -157,6 +160,9 @@ export async function buildApp(ctx: HubContext, logger: Logger): Promise<WardenA
   registerEventRoutes(app, ctx);
   registerReadRoutes(app, ctx);
   registerAgentControlRoutes(app, ctx);
+  registerQueueRoutes(app, ctx);
+  registerAgentStateRoutes(app, ctx);
+  registerAgentTokenRoutes(app, ctx);
 
   app.get(
     '/ws',

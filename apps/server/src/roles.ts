@@ -27,7 +27,14 @@ const GRANTS: Record<Role, ReadonlySet<Permission>> = {
 };
 
 export function can(principal: Principal, permission: Permission): boolean {
+  // A supervisor (agent `*`) manages a fleet: it reads the fleet's state too.
+  if (permission === 'read' && isSupervisor(principal)) return true;
   return GRANTS[principal.role].has(permission);
+}
+
+/** A supervisor's token: role agent, `agent_id: "*"` (SPEC §6). */
+export function isSupervisor(principal: Principal): boolean {
+  return principal.role === 'agent' && principal.agentId === '*';
 }
 
 /** Whether this principal may publish an event for `agentId`. */

@@ -17,6 +17,7 @@ import { ensureSecret } from './secret.js';
 import type { EventStore } from './store/event-store.js';
 import { PgEventStore } from './store/pg-event-store.js';
 import { SqliteEventStore } from './store/sqlite-event-store.js';
+import { TaskQueueRuntime } from './task-queue-runtime.js';
 import { TokenService } from './token-service.js';
 import { WsHub } from './ws-hub.js';
 
@@ -34,6 +35,8 @@ export interface Warden {
   ctx: HubContext;
   store: EventStore;
   retention: RetentionJob;
+  /** The hub's logger (pino), for parts that run beside it (the in-process supervisor). */
+  log: Logger;
   /** Listens on the configured host/port; resolves with the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -137,6 +140,16 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
       log.error({ err }, 'commit failed; publishers were told nothing was stored'),
   });
   const heartbeats = new Map<string, number>();
+  const queue = new TaskQueueRuntime({
+    databaseUrl: config.databaseUrl,
+    config: config.queue,
+    limits,
+    clock,
+    events: ingestor,
+    bus,
+    registry: metrics.registry,
+    log,
+  });
   const hub = new WsHub(
     {
       bus,
@@ -164,6 +177,8 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
     rate,
     heartbeats,
     startedAt: clock.now(),
+    queue: queue.queue,
+    agentStates: queue.agentStates,
   };
   const app = await buildApp(ctx, log);
   const retention = new RetentionJob(store, config.retention, clock, log);
@@ -175,6 +190,7 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
     ctx,
     store,
     retention,
+    log,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -184,6 +200,7 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
         : config.server.host;
       const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
       retention.start();
+      queue.start();
       if (opts.writeServerFile !== false) {
         writeFileSync(serverFile, JSON.stringify({ url, pid: process.pid }) + '\n', {
           mode: 0o644,
@@ -200,6 +217,7 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
       retention.stop();
       hub.close();
       await app.close();
+      await queue.close();
       // Publishes accepted before the close still commit and reach the bus and the stream
       // (bounded: a store that hangs must not hold the shutdown forever).
       let timer: NodeJS.Timeout | undefined;

@@ -210,7 +210,7 @@ describe('a tmux agent', () => {
     expect(tmux({ tmux: { target: 'fleet:0.1' }, pm: 'fleet:0.0' })).toEqual({
       id: 'w1',
       kind: 'tmux',
-      tmux: { target: 'fleet:0.1', pollIntervalMs: 1_000, idleAfter: 5 },
+      tmux: { target: 'fleet:0.1', pollIntervalMs: 1_000, idleAfter: 5, graceMs: 10_000 },
       pm: 'fleet:0.0',
       queue: undefined,
       autostart: true,
@@ -230,11 +230,14 @@ describe('a tmux agent', () => {
     });
   });
 
-  it('keeps its poll_interval and idle_after', () => {
-    expect(tmux({ tmux: { target: '%3', poll_interval: '250ms', idle_after: 8 } }).tmux).toEqual({
+  it('keeps its poll_interval, idle_after and grace', () => {
+    expect(
+      tmux({ tmux: { target: '%3', poll_interval: '250ms', idle_after: 8, grace: '2s' } }).tmux,
+    ).toEqual({
       target: '%3',
       pollIntervalMs: 250,
       idleAfter: 8,
+      graceMs: 2000,
     });
   });
 

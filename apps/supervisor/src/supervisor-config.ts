@@ -138,6 +138,8 @@ export const TmuxConfigSchema = z.strictObject({
   poll_interval: positiveDuration.optional(),
   /** Polls without a screen change before the agent is `idle`. @defaultValue 5 */
   idle_after: positiveInt.optional(),
+  /** After the watch starts, a pane not found does not count as missing for this long. @defaultValue 10s */
+  grace: DurationSchema.optional(),
 });
 
 const ArgvSchema = z
@@ -318,6 +320,15 @@ export const MonitoringConfigSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  /** tmux agents of the whole fleet. */
+  tmux: z
+    .strictObject({
+      /** After a notification to a PM pane, later ones wait this long and go out as one. @defaultValue 30s */
+      pm_cooldown: DurationSchema.optional(),
+      /** Every agent of one tmux session idle this long escalates (team idle). @defaultValue 10m */
+      team_idle: positiveDuration.optional(),
+    })
+    .optional(),
   /** Alert channels; accepted and kept for the alert engine (SPEC §10). */
   alerts: z
     .strictObject({
@@ -413,7 +424,7 @@ export interface ResolvedProcessAgentConfig extends ResolvedAgentBase {
 /** A tmux pane the supervisor watches but did not start. */
 export interface ResolvedTmuxAgentConfig extends ResolvedAgentBase {
   kind: 'tmux';
-  tmux: { target: string; pollIntervalMs: number; idleAfter: number };
+  tmux: { target: string; pollIntervalMs: number; idleAfter: number; graceMs: number };
 }
 
 /** One agent with every default filled in, plain numbers in ms. */
@@ -474,6 +485,7 @@ export function resolveAgents(
           target: a.tmux.target,
           pollIntervalMs: a.tmux.poll_interval ?? D.tmux.pollIntervalMs,
           idleAfter: a.tmux.idle_after ?? D.tmux.idleAfter,
+          graceMs: a.tmux.grace ?? 10_000,
         },
       };
     }

@@ -42,6 +42,7 @@ export class TmuxAgent {
       clock: deps.clock,
       pollIntervalMs: config.tmux.pollIntervalMs,
       idleAfter: config.tmux.idleAfter,
+      graceMs: config.tmux.graceMs,
       onObservation: (o) => this.observe(o),
       onError: (err) =>
         deps.log.error({ agent: this.id, err }, `agent ${this.id}: watching its pane failed`),
