@@ -1,5 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '@warden/server';
+import { registerAgentsCommand } from './agents-command.js';
+import { registerControlCommands } from './control-command.js';
+import { registerDaemonCommand } from './daemon-command.js';
 import { EXIT } from './exit-codes.js';
 import { serve } from './serve-command.js';
 import { token, type TokenFlags } from './token-command.js';
@@ -62,6 +65,11 @@ export async function main(argv: string[]): Promise<number> {
     if (opts.dataDir) flags.dataDir = opts.dataDir;
     code = await token(flags);
   });
+
+  const setCode = (c: number) => (code = c);
+  registerDaemonCommand(program, setCode);
+  registerAgentsCommand(program, setCode);
+  registerControlCommands(program, setCode);
 
   try {
     await program.parseAsync(argv);
