@@ -1,11 +1,18 @@
 import {
+  AGENT_ACTIONS,
+  ANY_AGENT,
   DEFAULT_LIMITS,
   parseTopic,
   topicMatches,
   utf8Length,
   validateEvent,
   type Ack,
+  type AgentCommand,
+  type AgentLifecycleData,
   type AgentStatus,
+  type EscalationData,
+  type HealthChangedData,
+  type LogLevel,
   type StoredEvent,
   type Topic,
   type ValidationIssue,
@@ -106,6 +113,27 @@ export interface ClientStats {
 /** A handler of subscribed events, called in seq order, once per seq. */
 export type EventHandler = (event: StoredEvent) => void;
 
+/**
+ * A handler of commands from the hub (`{ id, agentId, action }`, SPEC §12 "Commands"), called
+ * once per command frame received; a throw or a rejected promise is reported through `error`.
+ * Commands are not stored: one sent while this client was disconnected never arrives (the
+ * control route told the operator 409 then).
+ */
+// `void`, not `void | Promise<void>`: any function fits (one returning a number too), and a
+// promise it returns anyway is caught at run time.
+export type CommandHandler = (command: AgentCommand) => void;
+
+/** Options every event helper takes. */
+export interface ReportOptions {
+  /**
+   * The agent the event is about. @defaultValue the client's `agentId`. A supervisor's one
+   * connection (token `agent_id: "*"`) reports for each of its agents with it.
+   */
+  agentId?: string;
+}
+
+const ACTIONS: ReadonlySet<unknown> = new Set(AGENT_ACTIONS);
+
 interface Entry {
   event: WardenEvent;
   json: string;
@@ -125,6 +153,11 @@ interface Subscription {
   handler: EventHandler;
   /** Last seq handed to the handler (resume point); undefined until known. */
   cursor: number | undefined;
+  /**
+   * Set for `commands:` topics, which carry no events: the subscription stays live-only (no
+   * cursor, no `since`), so it never rewinds the connection's event stream on a reconnect.
+   */
+  command?: CommandHandler;
 }
 
 /** Server codes after which a publish is never retried. */
@@ -359,25 +392,33 @@ export class WardenClient {
   /** `agent_status_update`. */
   status(
     status: AgentStatus,
-    opts: { message?: string; meta?: Record<string, unknown> } = {},
+    opts: { message?: string; meta?: Record<string, unknown> } & ReportOptions = {},
   ): Promise<Ack> {
-    return this.publish({ type: 'agent_status_update', data: { status, ...opts } });
+    const { agentId, ...data } = opts;
+    return this.publish({ type: 'agent_status_update', agentId, data: { status, ...data } });
   }
 
   /** `task_assigned`. */
   taskAssigned(
     taskId: string,
-    opts: { name?: string; queue?: string; priority?: number } = {},
+    opts: { name?: string; queue?: string; priority?: number } & ReportOptions = {},
   ): Promise<Ack> {
-    return this.publish({ type: 'task_assigned', data: { taskId, ...opts } });
+    const { agentId, ...data } = opts;
+    return this.publish({ type: 'task_assigned', agentId, data: { taskId, ...data } });
   }
 
   /** `task_completed`. */
   taskCompleted(
     taskId: string,
-    opts: { success: boolean; durationMs?: number; error?: string; result?: unknown },
+    opts: {
+      success: boolean;
+      durationMs?: number;
+      error?: string;
+      result?: unknown;
+    } & ReportOptions,
   ): Promise<Ack> {
-    return this.publish({ type: 'task_completed', data: { taskId, ...opts } });
+    const { agentId, ...data } = opts;
+    return this.publish({ type: 'task_completed', agentId, data: { taskId, ...data } });
   }
 
   /**
@@ -387,8 +428,9 @@ export class WardenClient {
    */
   error(
     err: Error | { errorType: string; message: string; stack?: string },
-    opts: { taskId?: string; fatal?: boolean; fingerprint?: string } = {},
+    opts: { taskId?: string; fatal?: boolean; fingerprint?: string } & ReportOptions = {},
   ): Promise<Ack> {
+    const { agentId, ...fields } = opts;
     const base =
       err instanceof Error
         ? {
@@ -397,12 +439,52 @@ export class WardenClient {
             ...(err.stack ? { stack: cut(err.stack, 32_768) } : {}),
           }
         : err;
-    return this.publish({ type: 'error_occurred', data: { ...base, ...opts } });
+    return this.publish({ type: 'error_occurred', agentId, data: { ...base, ...fields } });
   }
 
   /** `metric_update`: `{ cpu_percent: 12, memory_mb: 512, … }`. */
-  metrics(metrics: Record<string, number>): Promise<Ack> {
-    return this.publish({ type: 'metric_update', data: { metrics } });
+  metrics(metrics: Record<string, number>, opts: ReportOptions = {}): Promise<Ack> {
+    return this.publish({ type: 'metric_update', agentId: opts.agentId, data: { metrics } });
+  }
+
+  /**
+   * `log`: one line of output (`stream`) or a message about the agent. Longer than the 64 KiB
+   * event limit is refused with `payload_too_large` like any event: split long output first.
+   */
+  log(
+    level: LogLevel,
+    message: string,
+    opts: { stream?: 'stdout' | 'stderr' } & ReportOptions = {},
+  ): Promise<Ack> {
+    const { agentId, ...data } = opts;
+    return this.publish({ type: 'log', agentId, data: { level, message, ...data } });
+  }
+
+  /**
+   * `task_progress`: the task is moving (`percent` 0–100, a `message`). Any progress resets
+   * the supervisor's stale-task clock, so a long task that reports progress is never hung.
+   */
+  taskProgress(
+    taskId: string,
+    opts: { percent?: number; message?: string } & ReportOptions = {},
+  ): Promise<Ack> {
+    const { agentId, ...data } = opts;
+    return this.publish({ type: 'task_progress', agentId, data: { taskId, ...data } });
+  }
+
+  /** `agent_lifecycle`: a fact about the agent's process (started, exited, restart scheduled…). */
+  lifecycle(data: AgentLifecycleData, opts: ReportOptions = {}): Promise<Ack> {
+    return this.publish({ type: 'agent_lifecycle', agentId: opts.agentId, data });
+  }
+
+  /** `health_changed`: one health check's verdict moved from `previous` to `health`. */
+  healthChanged(data: HealthChangedData, opts: ReportOptions = {}): Promise<Ack> {
+    return this.publish({ type: 'health_changed', agentId: opts.agentId, data });
+  }
+
+  /** `escalation`: automatic recovery gave up and a person is needed. */
+  escalation(data: EscalationData, opts: ReportOptions = {}): Promise<Ack> {
+    return this.publish({ type: 'escalation', agentId: opts.agentId, data });
   }
 
   /** Sends what the outbox holds, in order, as long as frames may be in flight. */
@@ -563,14 +645,77 @@ export class WardenClient {
     const sub: Subscription = { topics, parsed, handler, cursor: opts.since };
     this.subs.add(sub);
     if (this.connected) this.sendSubscribe(sub, this.lowestCursor(sub));
-    return () => {
-      if (!this.subs.delete(sub)) return;
-      const still = new Set([...this.subs].flatMap((s) => s.topics));
-      const gone = topics.filter((t) => !still.has(t));
-      if (gone.length > 0 && this.connected) {
-        this.send(JSON.stringify({ op: 'unsubscribe', topics: gone }));
-      }
+    return () => this.endSubscription(sub);
+  }
+
+  /**
+   * Receives the hub's commands (`{ id, agentId, action }` with action `start`, `stop` or
+   * `restart`) for `agents`: one `commands:<id>` subscription each, `['*']` for every agent
+   * (`commands:*`, a supervisor). The hub sends a command to the connections subscribed to its
+   * agent exactly, and only when there are none to the `commands:*` ones, so a supervisor that
+   * names its agents is preferred over a catch-all one. Renewed after every reconnect; a
+   * command sent while disconnected is lost (the control route answered 409 then). An agent
+   * token may take only its own agent's commands: a refusal is reported through `error` and
+   * ends the subscription. Returns a function that ends it.
+   *
+   * @param opts.agents — @defaultValue `[agentId]` of this client (`['*']` when it is `*`)
+   */
+  onCommand(handler: CommandHandler, opts: { agents?: string[] } = {}): () => void {
+    const agents = opts.agents ?? (this.agentId !== undefined ? [this.agentId] : []);
+    if (agents.length === 0) {
+      throw new WardenSdkError(
+        'invalid_request',
+        'onCommand needs agents: pass { agents: [...] } or connect with an agentId',
+      );
+    }
+    const topics = agents.map((a) => `commands:${a}`);
+    const parsed = topics.map((t) => {
+      const p = parseTopic(t);
+      if (typeof p === 'string') throw new WardenSdkError('invalid_request', p);
+      return p;
+    });
+    const sub: Subscription = {
+      topics,
+      parsed,
+      handler: () => {},
+      cursor: undefined,
+      command: handler,
     };
+    this.subs.add(sub);
+    if (this.connected) this.sendSubscribe(sub, undefined);
+    return () => this.endSubscription(sub);
+  }
+
+  /** Drops a subscription and unsubscribes the topics no other subscription still needs. */
+  private endSubscription(sub: Subscription): void {
+    if (!this.subs.delete(sub)) return;
+    const still = new Set([...this.subs].flatMap((s) => s.topics));
+    const gone = sub.topics.filter((t) => !still.has(t));
+    if (gone.length > 0 && this.connected) {
+      this.send(JSON.stringify({ op: 'unsubscribe', topics: gone }));
+    }
+  }
+
+  /** A `command` frame: to every command subscription that names its agent, or `*`. */
+  private onCommandFrame(frame: Record<string, unknown>): void {
+    const { id, agentId, action } = frame;
+    if (typeof id !== 'string' || typeof agentId !== 'string' || !ACTIONS.has(action)) return;
+    const command = { id, agentId, action } as AgentCommand;
+    for (const sub of this.subs) {
+      if (!sub.command) continue;
+      const mine = sub.parsed.some(
+        (t) => t.kind === 'commands' && (t.agentId === ANY_AGENT || t.agentId === agentId),
+      );
+      if (!mine) continue;
+      const fail = (err: unknown) =>
+        this.emit('error', err instanceof Error ? err : new Error(String(err)));
+      try {
+        const done = sub.command(command) as unknown;
+        if (done instanceof Promise) done.catch(fail);
+      } catch (err) {
+        fail(err);
+      }
+    }
   }
 
   /**
@@ -749,7 +894,8 @@ export class WardenClient {
   /** One heartbeat now (the server marks the agent seen at once), then one per period. */
   private heartbeat(): void {
     const agentId = this.agentId;
-    if (this.heartbeatMs <= 0 || !agentId || !this.connected) return;
+    // A supervisor (`*`) is no agent: its agents' liveness comes from their own events.
+    if (this.heartbeatMs <= 0 || !agentId || agentId === ANY_AGENT || !this.connected) return;
     this.send(JSON.stringify({ op: 'heartbeat', ref: 'hb', agentId }));
     this.clock.clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = this.clock.setTimeout(() => this.heartbeat(), this.heartbeatMs);
@@ -771,11 +917,14 @@ export class WardenClient {
       case 'event':
         this.onEvent(frame.seq as number, frame.event as StoredEvent);
         break;
+      case 'command':
+        this.onCommandFrame(frame);
+        break;
       case 'subscribed': {
         const ref = frame.ref as string | undefined;
         const sub = ref !== undefined ? this.awaitingReply.get(ref) : undefined;
         if (ref !== undefined) this.awaitingReply.delete(ref);
-        if (sub && sub.cursor === undefined && typeof frame.head === 'number') {
+        if (sub && !sub.command && sub.cursor === undefined && typeof frame.head === 'number') {
           sub.cursor = frame.head;
         }
         break;

@@ -6,8 +6,10 @@ export type { Clock } from './clock.js';
 export type {
   ClientEvents,
   ClientStats,
+  CommandHandler,
   ConnectOptions,
   EventHandler,
+  ReportOptions,
   WebSocketFactory,
   WebSocketLike,
 } from './client.js';
