@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { BytesSchema, DurationSchema } from '@warden/protocol';
 import { AgentsConfigSchema, MonitoringConfigSchema } from '@warden/supervisor';
 import { ConfigError } from './errors.js';
+import { QueueConfigSchema } from './queue-config.js';
 
 // zod 4: `.prefault` parses the default like an input (`.default` would skip parsing).
 const d = (v: string) => DurationSchema.prefault(v);
@@ -112,6 +113,8 @@ export const WardenConfigSchema = z.strictObject({
   ingest: IngestConfigSchema.prefault({}),
   retention: RetentionConfigSchema.prefault({}),
   redis: RedisConfigSchema.prefault({}),
+  /** The task queue (SPEC §12 "Queue"): attempts, lease lengths, expiry sweep. */
+  queue: QueueConfigSchema.prefault({}),
   /** Supervised agents (SPEC §9); `warden serve` supervises them in-process. @defaultValue [] */
   agents: AgentsConfigSchema.default([]),
   /** Defaults for every agent's checks and recovery (SPEC §9). */

@@ -5,7 +5,9 @@ import type { ResolvedConfig } from './config.js';
 import type { HubMetrics } from './hub-metrics.js';
 import type { Ingestor } from './ingestor.js';
 import type { RateMeter } from './rate-meter.js';
+import type { AgentStateStore } from './store/agent-state-store.js';
 import type { EventStore } from './store/event-store.js';
+import type { TaskQueue } from './task-queue.js';
 import type { TokenService } from './token-service.js';
 import type { WsHub } from './ws-hub.js';
 
@@ -24,4 +26,8 @@ export interface HubContext {
   /** Last heartbeat per agent (heartbeats are not stored). */
   heartbeats: Map<string, number>;
   startedAt: number;
+  /** The task queue of SPEC §12 (leases, retries, release of a failed agent's tasks). */
+  queue: TaskQueue;
+  /** What agents saved to resume from (SDK saveState/loadState). */
+  agentStates: AgentStateStore;
 }

@@ -100,6 +100,8 @@ export function registerReadRoutes(app: FastifyInstance, ctx: HubContext): void 
         },
         recentEvents: recent,
         unresolvedErrorsByAgent: errorsByAgent,
+        // Task queue: total depth, leased, processing rate (per minute, last 5 min), per queue.
+        queue: await ctx.queue.overview(),
       };
     },
   );
