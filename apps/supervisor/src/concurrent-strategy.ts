@@ -177,7 +177,7 @@ export function readTargets(targets: () => readonly MonitorTarget[]): readonly M
  * continues from then.
  */
 export class ConcurrentStrategy implements MonitoringStrategy {
-  readonly name: string = 'concurrent';
+  readonly name: string;
   private readonly clock: Clock;
   private readonly intervalMs: number;
   private readonly runner: CheckRunner;
@@ -190,9 +190,11 @@ export class ConcurrentStrategy implements MonitoringStrategy {
   /**
    * @param plan - which targets a pass queues and in what order; the `priority` strategy
    *   passes its own. @defaultValue every target, in the order given
+   * @param name - the name it reports, for strategies built on it. @defaultValue "concurrent"
    */
-  constructor(options: MonitoringStrategyOptions, plan?: PassPlanner) {
+  constructor(options: MonitoringStrategyOptions, plan?: PassPlanner, name = 'concurrent') {
     const resolved = resolveStrategyOptions(options);
+    this.name = name;
     this.clock = options.clock;
     this.intervalMs = resolved.intervalMs;
     this.plan = plan ?? ((targets) => [...targets]);

@@ -85,7 +85,7 @@ export interface NotifierOutcome {
 
 /** Options of {@link PluginHost}. */
 export interface PluginHostOptions {
-  /** From {@link loadPlugins}. */
+  /** From `loadPlugins`. */
   plugins: readonly LoadedPlugin[];
   clock: Clock;
   /** Told of every failed call, and once more never for a disabled plugin. Must not throw. */
@@ -259,7 +259,7 @@ class PluginCaller {
  * What it cannot catch: a plugin that blocks the thread (an endless loop) or exits the
  * process; and errors its code raises outside a call — a throwing timer callback, a promise
  * it drops — which reach the process as 'uncaughtException' / 'unhandledRejection'. For
- * those, install {@link installPluginCrashGuard} on the plugins dir and pass what it
+ * those, install `installPluginCrashGuard` on the plugins dir and pass what it
  * attributes to {@link PluginHost.crashed}.
  */
 export class PluginHost {
@@ -370,7 +370,7 @@ export class PluginHost {
   }
 
   /**
-   * The strategies plugins provide, for {@link createStrategy}'s `extra`. Each factory calls
+   * The strategies plugins provide, for `createStrategy`'s `extra`. Each factory calls
    * the plugin in isolation and falls back to the built-in `concurrent` strategy (with the
    * same options) if the plugin's `create` or `start` fails, or the plugin is disabled while
    * its strategy runs.

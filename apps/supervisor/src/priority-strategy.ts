@@ -66,7 +66,11 @@ export class PriorityStrategy implements MonitoringStrategy {
 
   constructor(options: MonitoringStrategyOptions) {
     this.healthyEvery = resolveStrategyOptions(options).healthyEvery;
-    this.inner = new ConcurrentStrategy(options, (targets, pass) => this.plan(targets, pass));
+    this.inner = new ConcurrentStrategy(
+      options,
+      (targets, pass) => this.plan(targets, pass),
+      'priority',
+    );
   }
 
   /** Checks in flight now; for tests and metrics. */
