@@ -4,6 +4,8 @@ export { LocalBus } from './bus.js';
 export type { Bus, BusMessage } from './bus.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
+export { CommandRouter } from './command-router.js';
+export type { CommandDelivery, CommandPeer } from './command-router.js';
 export { loadConfig, parseConfig, WardenConfigSchema } from './config.js';
 export type { ConfigFlags, ResolvedConfig, WardenConfig } from './config.js';
 export { parseDuration } from '@warden/protocol';
