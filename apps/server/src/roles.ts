@@ -50,7 +50,8 @@ export function mayPublishFor(principal: Principal, agentId: string): boolean {
  * takes `commands:<own id>`, a supervisor token (`agent_id: "*"`) any `commands:<id>` and
  * `commands:*`, and admin may do everything (a supervisor may run on an admin token); viewers
  * and operators never, as a command frame sent to them would count as delivered. An agent
- * token reads only its own `agent:` and `logs:` topics; a supervisor token those of any agent.
+ * token reads only its own `agent:` and `logs:` topics; a supervisor token reads the fleet
+ * (see {@link can}).
  */
 export function maySubscribe(principal: Principal, topic: Topic): string | undefined {
   const name = topicName(topic);
@@ -67,10 +68,7 @@ export function maySubscribe(principal: Principal, topic: Topic): string | undef
   }
   if (can(principal, 'read')) return undefined;
   if (principal.role === 'agent') {
-    if (
-      (topic.kind === 'agent' || topic.kind === 'logs') &&
-      (own === ANY_AGENT || topic.agentId === own)
-    ) {
+    if ((topic.kind === 'agent' || topic.kind === 'logs') && topic.agentId === own) {
       return undefined;
     }
     return `an agent token may subscribe only to agent:${own ?? ''}, logs:${own ?? ''} and commands:${own ?? ''}, not ${name}`;
