@@ -5,6 +5,7 @@ import { registerControlCommands } from './control-command.js';
 import { registerDaemonCommand } from './daemon-command.js';
 import { EXIT } from './exit-codes.js';
 import { serve } from './serve-command.js';
+import { supervise } from './supervise-command.js';
 import { token, type TokenFlags } from './token-command.js';
 
 function configOptions(cmd: Command): Command {
@@ -64,6 +65,30 @@ export async function main(argv: string[]): Promise<number> {
     if (opts.config) flags.config = opts.config;
     if (opts.dataDir) flags.dataDir = opts.dataDir;
     code = await token(flags);
+  });
+
+  configOptions(
+    program
+      .command('supervise')
+      .description('run the supervisor alone against a hub (for another machine)')
+      .addOption(
+        new Option('--url <url>', 'the hub (default: server.json in the data dir)').env(
+          'WARDEN_URL',
+        ),
+      )
+      .addOption(
+        new Option(
+          '--token <token>',
+          'supervisor token: role agent, agent id * (default: minted from the secret)',
+        ).env('WARDEN_TOKEN'),
+      ),
+  ).action(async (opts: Record<string, string | undefined>) => {
+    code = await supervise({
+      ...(opts.config ? { config: opts.config } : {}),
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+      ...(opts.url ? { url: opts.url } : {}),
+      ...(opts.token ? { token: opts.token } : {}),
+    });
   });
 
   const setCode = (c: number) => (code = c);

@@ -1,11 +1,23 @@
-import { ConfigError, createWarden, loadConfig, type ConfigFlags } from '@warden/server';
+import {
+  ConfigError,
+  createWarden,
+  loadConfig,
+  type ConfigFlags,
+  type ResolvedConfig,
+} from '@warden/server';
+import type { HubSupervisor } from '@warden/supervisor';
 import { EXIT } from './exit-codes.js';
+import { fleetOf, superviseFleet } from './supervise-command.js';
+
+/** A day: the in-process supervisor's own token is renewed well before it could expire. */
+const SUPERVISOR_TOKEN_TTL_MS = 30 * 86_400_000;
 
 /** `warden serve`: runs the hub until SIGINT/SIGTERM. Resolves with the exit code. */
 export async function serve(flags: ConfigFlags): Promise<number> {
   let warden;
+  let config: ResolvedConfig;
   try {
-    const config = loadConfig(flags);
+    config = loadConfig(flags);
     warden = await createWarden({ config });
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -24,19 +36,60 @@ export async function serve(flags: ConfigFlags): Promise<number> {
     throw err;
   }
   process.stderr.write(`Warden listening on ${url}  (API docs: ${url}/docs)\n`);
+  const hub = warden;
+  // `warden serve` supervises the config's agents in-process, as a client of itself.
+  let fleet: HubSupervisor | undefined;
+  const supervise = (c: ResolvedConfig) => {
+    fleet = superviseFleet(
+      c,
+      {
+        url,
+        tokens: hub.ctx.tokens,
+        token: () =>
+          hub.ctx.tokens.mint({ role: 'agent', agentId: '*', ttlMs: SUPERVISOR_TOKEN_TTL_MS }),
+      },
+      hub.log,
+    );
+  };
+  if (config.agents.length > 0) supervise(config);
+  // SIGHUP: the config again; added, removed and changed agents only.
+  const onHup = () => {
+    let next: ResolvedConfig;
+    try {
+      next = loadConfig(flags);
+    } catch (err) {
+      hub.log.error({}, `SIGHUP: config not reloaded: ${(err as Error).message}`);
+      return;
+    }
+    if (!fleet) {
+      if (next.agents.length > 0) supervise(next);
+      return;
+    }
+    fleet.reload(fleetOf(next)).catch((err: Error) => {
+      hub.log.error({}, `SIGHUP: reload failed: ${err.message}`);
+    });
+  };
+  process.on('SIGHUP', onHup);
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
+      process.off('SIGHUP', onHup);
       process.stderr.write(`warden: ${signal} received, shutting down\n`);
-      warden.close().then(
-        () => resolve(EXIT.ok),
-        (err: unknown) => {
-          process.stderr.write(`warden: shutdown failed: ${(err as Error).message}\n`);
-          resolve(EXIT.failure);
-        },
-      );
+      // Agents stop first (gracefully), while the hub still takes their last reports.
+      (fleet?.close() ?? Promise.resolve())
+        .catch((err: unknown) =>
+          process.stderr.write(`warden: stopping agents failed: ${(err as Error).message}\n`),
+        )
+        .then(() => hub.close())
+        .then(
+          () => resolve(EXIT.ok),
+          (err: unknown) => {
+            process.stderr.write(`warden: shutdown failed: ${(err as Error).message}\n`);
+            resolve(EXIT.failure);
+          },
+        );
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

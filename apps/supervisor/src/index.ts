@@ -14,3 +14,10 @@ export type {
   ResolvedTmuxAgentConfig,
   SupervisorConfig,
 } from './supervisor-config.js';
+export { startHubSupervisor } from './hub-supervisor.js';
+export type { HubSupervisor, HubSupervisorOptions } from './hub-supervisor.js';
+export { Supervisor } from './supervisor.js';
+export type { AgentCommand, ReloadResult, SupervisorOptions } from './supervisor.js';
+export { MemoryReporter, silentLog } from './supervisor-reporter.js';
+export type { SupervisorLog, SupervisorReporter } from './supervisor-reporter.js';
+export type { AgentSummary } from './process-agent.js';

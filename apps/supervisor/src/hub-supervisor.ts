@@ -1,0 +1,196 @@
+import { connect, type WardenClient } from '@warden/sdk';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { StrategyFactory } from './monitoring-strategy.js';
+import type { MonitoringStrategyConfig } from './monitoring-strategy.js';
+import type { ResolvedAgentConfig } from './supervisor-config.js';
+import type { SupervisorLog, SupervisorReporter } from './supervisor-reporter.js';
+import { Supervisor, type AgentCommand, type ReloadResult } from './supervisor.js';
+import { TmuxClient, execFileTmuxRunner } from './tmux-client.js';
+
+/** Options of {@link startHubSupervisor}. */
+export interface HubSupervisorOptions {
+  /** The hub's base URL (`http://127.0.0.1:7070`). */
+  url: string;
+  /** A supervisor token (role agent, `agent_id: "*"`), or a function asked at each (re)connect. */
+  token: string | (() => string | Promise<string>);
+  agents: readonly ResolvedAgentConfig[];
+  log: SupervisorLog;
+  /** `monitoring.check_interval`, ms. @defaultValue 5000 */
+  checkIntervalMs?: number;
+  strategy?: MonitoringStrategyConfig;
+  extraStrategies?: ReadonlyMap<string, StrategyFactory>;
+  /** A token for one agent's run. @defaultValue asked of the hub (`POST /api/v1/agents/:id/token`) */
+  mintAgentToken?: (agentId: string) => Promise<string>;
+  stateFile?: string;
+  /** `monitoring.tmux.pm_cooldown`, ms. */
+  pmCooldownMs?: number;
+  /** `monitoring.tmux.team_idle`, ms. */
+  teamIdleMs?: number;
+  clock?: Clock;
+}
+
+/** A supervisor connected to a hub. */
+export interface HubSupervisor {
+  supervisor: Supervisor;
+  client: WardenClient;
+  reload(agents: readonly ResolvedAgentConfig[]): Promise<ReloadResult>;
+  /** Stops every agent gracefully, flushes what is left to report, disconnects. */
+  close(): Promise<void>;
+}
+
+/** Heartbeats (which the hub does not store) are read from its agent list at most this often. */
+const SEEN_POLL_MIN_MS = 5000;
+
+/**
+ * Runs a {@link Supervisor} as a client of the hub, like any agent (DESIGN "The shape"): what
+ * it learns goes out through one SDK connection (outbox, acks, replay after a reconnect); it
+ * takes `start|stop|restart` commands for its agents from the command channel; it reads its
+ * agents' events (signs of life, task progress) from their `agent:<id>` topics, and their
+ * heartbeats from the hub's agent list.
+ */
+export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
+  const clock = opts.clock ?? systemClock;
+  const base = opts.url.replace(/\/+$/, '');
+  const client = connect({ url: base, token: opts.token, clock });
+  const bearer = async () =>
+    `Bearer ${typeof opts.token === 'string' ? opts.token : await opts.token()}`;
+  let outboxFullLogged = false;
+  const reporter: SupervisorReporter = {
+    publish(agentId, type, data, ts) {
+      client
+        .publish({ type, agentId, data, ...(ts !== undefined ? { ts } : {}) })
+        .then(() => {
+          outboxFullLogged = false;
+        })
+        .catch((err: Error & { code?: string }) => {
+          if (err.code === 'outbox_full') {
+            if (!outboxFullLogged)
+              opts.log.warn({}, `hub unreachable and outbox full: ${err.message}`);
+            outboxFullLogged = true;
+            return;
+          }
+          if (err.code === 'closed') return;
+          opts.log.error({ agent: agentId, type }, `report to the hub refused: ${err.message}`);
+        });
+    },
+  };
+  const mint =
+    opts.mintAgentToken ??
+    (async (agentId: string) => {
+      const res = await fetch(`${base}/api/v1/agents/${encodeURIComponent(agentId)}/token`, {
+        method: 'POST',
+        headers: { authorization: await bearer(), 'content-type': 'application/json' },
+        body: '{}',
+      });
+      const body = (await res.json().catch(() => ({}))) as { token?: string; detail?: string };
+      if (!res.ok || !body.token)
+        throw new Error(
+          `the hub refused a token for ${agentId} (${res.status}: ${body.detail ?? ''})`,
+        );
+      return body.token;
+    });
+  const supervisor = new Supervisor({
+    agents: opts.agents,
+    reporter,
+    log: opts.log,
+    agentEnv: async (agentId) => ({
+      WARDEN_URL: base,
+      WARDEN_TOKEN: await mint(agentId),
+      WARDEN_AGENT_ID: agentId,
+    }),
+    ...(opts.checkIntervalMs !== undefined ? { checkIntervalMs: opts.checkIntervalMs } : {}),
+    ...(opts.strategy ? { strategy: opts.strategy } : {}),
+    ...(opts.extraStrategies ? { extraStrategies: opts.extraStrategies } : {}),
+    ...(opts.stateFile ? { stateFile: opts.stateFile } : {}),
+    ...(opts.pmCooldownMs !== undefined ? { pmCooldownMs: opts.pmCooldownMs } : {}),
+    ...(opts.teamIdleMs !== undefined ? { teamIdleMs: opts.teamIdleMs } : {}),
+    ...(opts.agents.some((a) => a.kind === 'tmux' || a.pm)
+      ? { tmux: new TmuxClient({ runner: execFileTmuxRunner() }) }
+      : {}),
+    clock,
+  });
+
+  // Commands and events follow the agent list (a reload changes both).
+  let unsubscribe: Array<() => void> = [];
+  const follow = () => {
+    for (const u of unsubscribe) u();
+    const ids = supervisor.agentIds();
+    unsubscribe = [];
+    if (ids.length === 0) return;
+    unsubscribe.push(
+      client.onCommand(
+        (cmd) => {
+          void supervisor
+            .command(cmd as AgentCommand)
+            .catch((err: Error) =>
+              opts.log.error({ agent: cmd.agentId }, `command ${cmd.id} failed: ${err.message}`),
+            );
+        },
+        { agents: ids },
+      ),
+    );
+    unsubscribe.push(
+      client.subscribe(
+        ids.map((id) => `agent:${id}`),
+        (event) => {
+          everSeen.add(event.agentId);
+          supervisor.observe({
+            agentId: event.agentId,
+            type: event.type,
+            ts: event.ts,
+            data: event.data as Record<string, unknown>,
+          });
+        },
+      ),
+    );
+  };
+
+  // Heartbeats are not stored events: the hub's agent list says when each agent was last seen.
+  // Read only once some agent has spoken (a fleet of plain processes never needs it).
+  const everSeen = new Set<string>();
+  const pollMs = Math.max(SEEN_POLL_MIN_MS, opts.checkIntervalMs ?? 5000);
+  let pollTimer: unknown;
+  let closed = false;
+  const poll = async () => {
+    pollTimer = undefined;
+    if (closed) return;
+    if (everSeen.size > 0) {
+      try {
+        const res = await fetch(`${base}/api/v1/agents`, {
+          headers: { authorization: await bearer() },
+        });
+        if (res.ok) {
+          const body = (await res.json()) as {
+            agents: Array<{ agentId: string; lastSeen: number }>;
+          };
+          for (const a of body.agents) if (a.lastSeen > 0) supervisor.seen(a.agentId, a.lastSeen);
+        }
+      } catch {
+        // The hub is away; the SDK connection reports that, and checks wait for it.
+      }
+    }
+    if (!closed) pollTimer = clock.setTimeout(() => void poll(), pollMs);
+  };
+
+  follow();
+  supervisor.start();
+  pollTimer = clock.setTimeout(() => void poll(), pollMs);
+
+  return {
+    supervisor,
+    client,
+    async reload(agents) {
+      const result = await supervisor.reload(agents);
+      follow();
+      return result;
+    },
+    async close() {
+      closed = true;
+      if (pollTimer !== undefined) clock.clearTimeout(pollTimer);
+      for (const u of unsubscribe) u();
+      await supervisor.close();
+      await client.close({ timeoutMs: 5000 });
+    },
+  };
+}
