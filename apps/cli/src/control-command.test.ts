@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLifecycle, lifecycleVerdict } from './control-command.js';
+import { alreadyThere, formatLifecycle, lifecycleVerdict } from './control-command.js';
 
 describe('lifecycleVerdict', () => {
   it('a restart passes through stopped and exited, and is done once started', () => {
@@ -41,5 +41,22 @@ describe('formatLifecycle', () => {
     expect(formatLifecycle('w', { action: 'stopped', signal: 'SIGTERM', exitCode: null })).toBe(
       'w: stopped (SIGTERM)',
     );
+  });
+});
+
+describe('alreadyThere', () => {
+  it('a start of an agent whose process is up, or a stop of a stopped one, has nothing to wait for', () => {
+    for (const s of ['starting', 'running', 'idle', 'busy', 'needs_input', 'rate_limited']) {
+      expect(alreadyThere('start', s)).toBe(true);
+    }
+    expect(alreadyThere('stop', 'stopped')).toBe(true);
+  });
+
+  it('waits for a start of a stopped, failed, restarting or never-seen agent, and for every restart', () => {
+    for (const s of ['stopped', 'failed', 'restarting', 'unresponsive', null, undefined]) {
+      expect(alreadyThere('start', s)).toBe(false);
+    }
+    expect(alreadyThere('stop', 'running')).toBe(false);
+    expect(alreadyThere('restart', 'running')).toBe(false);
   });
 });

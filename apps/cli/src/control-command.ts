@@ -9,6 +9,7 @@ import {
 import { EXIT } from './exit-codes.js';
 import {
   HubClient,
+  HubClientError,
   clientFlags,
   clientOptions,
   reportClientError,
@@ -47,6 +48,20 @@ export function lifecycleVerdict(action: AgentAction, event: LifecycleData): Lif
   if (event.action === 'circuit_open') return 'failed';
   if (action === 'stop') return event.action === 'stopped' ? 'done' : 'progress';
   return event.action === 'started' ? 'done' : 'progress';
+}
+
+/** Statuses of an agent whose process is up: a `start` of it changes nothing. */
+const UP_STATUSES = new Set(['starting', 'running', 'idle', 'busy', 'needs_input', 'rate_limited']);
+
+/**
+ * Whether an agent with `status` is already where `action` would take it, so no lifecycle
+ * event will follow (the supervisor does nothing for a start of a running agent or a stop
+ * of a stopped one) and waiting for one would only time out.
+ */
+export function alreadyThere(action: AgentAction, status: string | null | undefined): boolean {
+  if (action === 'start') return status != null && UP_STATUSES.has(status);
+  if (action === 'stop') return status === 'stopped';
+  return false;
 }
 
 /** One line for a lifecycle event: `worker-1: started (pid 4242) — reason`. */
@@ -101,18 +116,34 @@ export async function control(
   }
   try {
     const client = await HubClient.connect(flags);
+    const path = `/api/v1/agents/${encodeURIComponent(agentId)}`;
     // The head before the command: every outcome of it has a higher seq.
     const since = flags.wait
       ? (await client.get<{ system: { head: number } }>('/api/v1/dashboard')).system.head
       : 0;
-    const cmd = await client.post<Partial<AgentCommand>>(
-      `/api/v1/agents/${encodeURIComponent(agentId)}/${action}`,
-    );
+    const status = flags.wait ? await currentStatus(client, path) : undefined;
+    const cmd = await client.post<Partial<AgentCommand>>(`${path}/${action}`);
     process.stdout.write(`${action} of ${agentId} requested (command ${cmd.id ?? '?'})\n`);
     if (!flags.wait) return EXIT.ok;
+    if (alreadyThere(action, status)) {
+      process.stdout.write(`${agentId} was already ${status}: nothing to wait for\n`);
+      return EXIT.ok;
+    }
     return await waitForOutcome(client, action, agentId, since, timeoutMs, sleep, now, cmd.id);
   } catch (err) {
     return reportClientError(err);
+  }
+}
+
+/** The agent's status as the hub last heard it; undefined for an agent it has not seen. */
+async function currentStatus(client: HubClient, path: string): Promise<string | undefined> {
+  try {
+    const body = await client.get<{ agent?: { status?: string | null } }>(path);
+    return body.agent?.status ?? undefined;
+  } catch (err) {
+    // Unknown to the hub (never reported yet): the command route decides what happens.
+    if (err instanceof HubClientError && err.code === 'not_found') return undefined;
+    throw err;
   }
 }
 
