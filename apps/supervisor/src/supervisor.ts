@@ -57,6 +57,8 @@ export interface SupervisorOptions {
 
 type Agent = ProcessAgent | TmuxAgent;
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** What {@link Supervisor.reload} changed. */
 export interface ReloadResult {
   added: string[];
@@ -292,28 +294,51 @@ export class Supervisor {
     if (initial && wanted) agent.start('config');
   }
 
-  private targets(): MonitorTarget[] {
-    const out: MonitorTarget[] = [];
+  /** One target per agent, made once (a pass every second must not allocate per agent). */
+  private readonly targetCache = new Map<Agent, MonitorTarget>();
+  private targetList: MonitorTarget[] = [];
+  private targetsFor = new Map<string, Agent>();
+
+  private targets(): readonly MonitorTarget[] {
+    // Rebuilt only when the agent list changed (a reload).
+    let same = this.targetsFor.size === this.agentsById.size;
+    if (same)
+      for (const [id, a] of this.agentsById)
+        if (this.targetsFor.get(id) !== a) {
+          same = false;
+          break;
+        }
+    if (same) return this.targetList;
+    this.targetsFor = new Map(this.agentsById);
+    const list: MonitorTarget[] = [];
     for (const agent of this.agentsById.values()) {
-      out.push({
-        id: agent.id,
-        priority: 0,
-        health: (): Health => agent.summary().health,
-        check: () => this.check(agent),
-      });
+      let t = this.targetCache.get(agent);
+      if (!t) {
+        t = {
+          id: agent.id,
+          priority: 0,
+          health: (): Health => agent.summary().health,
+          check: () => this.check(agent),
+        };
+        this.targetCache.set(agent, t);
+      }
+      list.push(t);
     }
-    return out;
+    for (const a of this.targetCache.keys())
+      if (this.targetsFor.get(a.id) !== a) this.targetCache.delete(a);
+    this.targetList = list;
+    return list;
   }
 
   /** One agent's check pass; the first one of a pass reads /proc for every agent at once. */
   private check(agent: Agent): Promise<void> {
-    if (!(agent instanceof ProcessAgent)) return Promise.resolve();
+    if (!(agent instanceof ProcessAgent)) return RESOLVED;
     const now = this.clock.now();
     if (now - this.lastScanAt >= this.intervalMs / 2) this.scan(now);
     const pid = agent.pid;
     agent.sample(pid === undefined ? undefined : this.samples.get(pid));
     agent.evaluate();
-    return Promise.resolve();
+    return RESOLVED;
   }
 
   private scan(now: number): void {
