@@ -9,6 +9,7 @@ import {
   type Ack,
   type AgentCommand,
   type AgentLifecycleData,
+  type AgentStateRecord,
   type AgentStatus,
   type EscalationData,
   type HealthChangedData,
@@ -18,11 +19,14 @@ import {
   type ValidationIssue,
   type WardenEvent,
 } from '@warden/protocol';
+import { AgentStateClient } from './agent-state.js';
 import { Backoff, type ReconnectOptions } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
 import { OutboxFullError, WardenSdkError } from './errors.js';
 import { newEventId } from './event-id.js';
 import type { Spool } from './spool.js';
+import { TaskQueueClient } from './task-queue-client.js';
+import { TaskQueueHttp } from './task-queue-http.js';
 
 /** The slice of the WHATWG WebSocket that the SDK uses (browsers' WebSocket and `ws` both have it). */
 export interface WebSocketLike {
@@ -246,6 +250,9 @@ export class WardenClient {
   /** Set while publishing pauses after a retryable refusal. */
   private retryTimer: unknown;
   private everConnected = false;
+  /** The task queue over HTTP, as this client's agent (see {@link TaskQueueClient}). */
+  readonly tasks: TaskQueueClient;
+  private readonly agentState: AgentStateClient;
   private acked = 0;
   private rejected = 0;
   private reconnects = 0;
@@ -272,12 +279,30 @@ export class WardenClient {
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     this.spool = options.spool;
     this.factory = resolveWebSocket(options);
+    const http = new TaskQueueHttp({
+      url,
+      agentId: this.agentId,
+      clock: this.clock,
+      ...(this.tokenSource !== undefined ? { token: this.tokenSource } : {}),
+    });
+    this.tasks = new TaskQueueClient(http);
+    this.agentState = new AgentStateClient(http);
     // Events an earlier run of this agent left unacked go first.
     if (this.spool) {
       // Never refused for lack of room: they were accepted once, and dropping them is loss.
       for (const event of this.spool.load()) this.enqueue(event, false, true);
     }
     void this.open();
+  }
+
+  /** Saves this agent's state on the hub (JSON, ≤ 64 KiB) to resume from after a restart. */
+  saveState(state: unknown): Promise<AgentStateRecord> {
+    return this.agentState.save(state);
+  }
+
+  /** This agent's saved state, or undefined when it saved none. */
+  loadState<T = unknown>(): Promise<T | undefined> {
+    return this.agentState.load<T>();
   }
 
   /** Subscribes to connection events; returns a function that removes the listener. */
@@ -1013,6 +1038,7 @@ export class WardenClient {
 
   private async shutdown(timeoutMs: number): Promise<void> {
     this.closing = true;
+    await this.tasks.close();
     if (timeoutMs > 0) {
       try {
         await this.flush({ timeoutMs });

@@ -17,3 +17,8 @@ export { OutboxFullError, WardenSdkError } from './errors.js';
 export type { SdkErrorCode } from './errors.js';
 export { newEventId } from './event-id.js';
 export type { Spool } from './spool.js';
+export { AgentStateClient } from './agent-state.js';
+export { TaskQueueClient } from './task-queue-client.js';
+export type { TaskContext, TaskHandler, TaskWorker, WorkOptions } from './task-queue-client.js';
+export { TaskQueueHttp, WardenHttpError } from './task-queue-http.js';
+export type { FetchLike, HttpOptions } from './task-queue-http.js';
