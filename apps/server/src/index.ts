@@ -12,15 +12,35 @@ export { parseDuration } from '@warden/protocol';
 export { ConfigError, WardenError } from './errors.js';
 export { HubMetrics } from './hub-metrics.js';
 export { Ingestor } from './ingestor.js';
+export { QueueConfigSchema } from './queue-config.js';
+export type { QueueConfig } from './queue-config.js';
+export { QueueLeaseJob } from './queue-lease-job.js';
+export { QueueMetrics } from './queue-metrics.js';
+export type { QueueOutcome } from './queue-metrics.js';
 export { RedisStreamBus } from './redis-stream-bus.js';
 export type { RedisStreamBusOptions } from './redis-stream-bus.js';
 export { RetentionJob } from './retention.js';
 export { ROLES, RoleSchema } from './roles.js';
 export type { Principal, Role } from './roles.js';
 export { ensureSecret } from './secret.js';
+export type { AgentStateStore } from './store/agent-state-store.js';
 export type { EventStore } from './store/event-store.js';
 export { PgEventStore } from './store/pg-event-store.js';
+export { PgTaskQueueStore } from './store/pg-task-queue-store.js';
+export { SqlAgentStateStore } from './store/sql-agent-state-store.js';
 export { SqliteEventStore } from './store/sqlite-event-store.js';
+export { SqliteTaskQueueStore } from './store/sqlite-task-queue-store.js';
+export type {
+  LostLease,
+  NewQueueTask,
+  ReportResult,
+  TaskQueueStore,
+} from './store/task-queue-store.js';
+export { TaskQueue } from './task-queue.js';
+export type { EventSink, QueueOverview, TaskQueueOptions } from './task-queue.js';
+export { agentFailureReason, releaseTasksOnAgentFailure } from './task-queue-release.js';
+export { TaskQueueRuntime, openTaskQueueStore } from './task-queue-runtime.js';
+export type { TaskQueueRuntimeOptions } from './task-queue-runtime.js';
 export { TokenService } from './token-service.js';
 export { VERSION } from './version.js';
 export { createWarden, limitsFromConfig, openStore } from './warden.js';
