@@ -39,8 +39,8 @@ export async function serve(flags: ConfigFlags): Promise<number> {
   const hub = warden;
   // `warden serve` supervises the config's agents in-process, as a client of itself.
   let fleet: HubSupervisor | undefined;
-  const supervise = (c: ResolvedConfig) => {
-    fleet = superviseFleet(
+  const supervise = async (c: ResolvedConfig) => {
+    fleet = await superviseFleet(
       c,
       {
         url,
@@ -51,7 +51,7 @@ export async function serve(flags: ConfigFlags): Promise<number> {
       hub.log,
     );
   };
-  if (config.agents.length > 0) supervise(config);
+  if (config.agents.length > 0) await supervise(config);
   // SIGHUP: the config again; added, removed and changed agents only.
   const onHup = () => {
     let next: ResolvedConfig;
@@ -62,7 +62,10 @@ export async function serve(flags: ConfigFlags): Promise<number> {
       return;
     }
     if (!fleet) {
-      if (next.agents.length > 0) supervise(next);
+      if (next.agents.length > 0)
+        supervise(next).catch((err: Error) =>
+          hub.log.error({}, `SIGHUP: supervisor did not start: ${err.message}`),
+        );
       return;
     }
     fleet.reload(fleetOf(next)).catch((err: Error) => {

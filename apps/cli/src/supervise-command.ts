@@ -9,8 +9,12 @@ import {
   type ResolvedConfig,
 } from '@warden/server';
 import {
+  PluginHost,
+  installPluginCrashGuard,
+  loadPlugins,
   resolveAgents,
   startHubSupervisor,
+  systemClock,
   type HubSupervisor,
   type ResolvedAgentConfig,
 } from '@warden/supervisor';
@@ -35,15 +39,54 @@ export function fleetOf(config: ResolvedConfig, cwd = process.cwd()): ResolvedAg
 }
 
 /**
+ * Loads the plugins of `plugins.dir` (default `<data-dir>/plugins`; relative to the config
+ * file's folder). A bad plugin file is skipped with a log line; a plugin that fails later is
+ * isolated, reported, and disabled after `plugins.max_failures` failures in a row.
+ */
+export async function loadFleetPlugins(config: ResolvedConfig, log: Logger): Promise<PluginHost> {
+  const base = config.configFile ? dirname(config.configFile) : process.cwd();
+  const dir = config.plugins.dir
+    ? resolve(base, config.plugins.dir)
+    : join(config.dataDir, 'plugins');
+  const plog = log.child({ component: 'plugins' });
+  const loaded = await loadPlugins(dir, {
+    log: { info: (m) => plog.info({}, m), warn: (m) => plog.warn({}, m) },
+    importTimeoutMs: config.plugins.timeout,
+  });
+  for (const f of loaded.failures) plog.warn({ file: f.file }, `plugin skipped: ${f.reason}`);
+  const host = new PluginHost({
+    plugins: loaded.plugins,
+    clock: systemClock,
+    timeoutMs: config.plugins.timeout,
+    maxFailures: config.plugins.max_failures,
+    onProblem: (p) =>
+      plog[p.disabled ? 'error' : 'warn'](
+        { plugin: p.plugin, call: p.call, code: p.code, agent: p.agentId },
+        p.reason,
+      ),
+    log: (plugin, level, message) => plog[level]({ plugin }, message),
+  });
+  await host.init();
+  if (loaded.plugins.length > 0) {
+    // Errors plugin code raises outside any call (a timer, a dangling promise) are theirs.
+    installPluginCrashGuard(dir, (c) => host.crashed(c.plugin, c.call, c.reason), {
+      pluginForFile: (f) => host.pluginForFile(f),
+    });
+  }
+  return host;
+}
+
+/**
  * Starts the supervisor of a config against a hub. With `tokens` (the hub's own process, or
  * its machine) agent tokens are minted locally; else they are asked of the hub.
  */
-export function superviseFleet(
+export async function superviseFleet(
   config: ResolvedConfig,
   hub: { url: string; token: string | (() => Promise<string>); tokens?: TokenService },
   log: Logger,
-): HubSupervisor {
+): Promise<HubSupervisor> {
   const tokens = hub.tokens;
+  const plugins = await loadFleetPlugins(config, log);
   return startHubSupervisor({
     url: hub.url,
     token: hub.token,
@@ -51,6 +94,7 @@ export function superviseFleet(
     log: log.child({ component: 'supervisor' }),
     checkIntervalMs: config.monitoring.check_interval,
     strategy: config.monitoring,
+    plugins,
     stateFile: join(config.dataDir, 'supervisor-state.json'),
     ...(config.monitoring.tmux?.pm_cooldown !== undefined
       ? { pmCooldownMs: config.monitoring.tmux.pm_cooldown }
@@ -127,7 +171,7 @@ export async function supervise(flags: SuperviseFlags): Promise<number> {
       return EXIT.usage;
     }
   }
-  const fleet = superviseFleet(config, { url, token, ...(tokens ? { tokens } : {}) }, log);
+  const fleet = await superviseFleet(config, { url, token, ...(tokens ? { tokens } : {}) }, log);
   const stopReload = reloadOnHangup(flags, fleet, log);
   process.stderr.write(
     `Warden supervising ${fleet.supervisor.agentIds().length} agents, reporting to ${url}\n`,

@@ -3,7 +3,11 @@ import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { BytesSchema, DurationSchema } from '@warden/protocol';
-import { AgentsConfigSchema, MonitoringConfigSchema } from '@warden/supervisor';
+import {
+  AgentsConfigSchema,
+  MonitoringConfigSchema,
+  PluginsConfigSchema,
+} from '@warden/supervisor';
 import { ConfigError } from './errors.js';
 import { QueueConfigSchema } from './queue-config.js';
 
@@ -119,6 +123,8 @@ export const WardenConfigSchema = z.strictObject({
   agents: AgentsConfigSchema.default([]),
   /** Defaults for every agent's checks and recovery (SPEC §9). */
   monitoring: MonitoringConfigSchema.prefault({}),
+  /** Supervisor plugins: health checks, strategies, notifiers (ESM files in `dir`). */
+  plugins: PluginsConfigSchema.prefault({}),
 });
 
 export type WardenConfig = z.output<typeof WardenConfigSchema>;

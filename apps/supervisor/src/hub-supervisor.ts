@@ -2,6 +2,7 @@ import { connect, type WardenClient } from '@warden/sdk';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { StrategyFactory } from './monitoring-strategy.js';
+import type { PluginHost } from './plugin-host.js';
 import type { MonitoringStrategyConfig } from './monitoring-strategy.js';
 import type { ResolvedAgentConfig } from './supervisor-config.js';
 import type { SupervisorLog, SupervisorReporter } from './supervisor-reporter.js';
@@ -23,6 +24,8 @@ export interface HubSupervisorOptions {
   /** A token for one agent's run. @defaultValue asked of the hub (`POST /api/v1/agents/:id/token`) */
   mintAgentToken?: (agentId: string) => Promise<string>;
   stateFile?: string;
+  /** Loaded plugins (checks, strategies, notifiers). */
+  plugins?: PluginHost;
   /** `monitoring.tmux.pm_cooldown`, ms. */
   pmCooldownMs?: number;
   /** `monitoring.tmux.team_idle`, ms. */
@@ -103,6 +106,7 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
     ...(opts.strategy ? { strategy: opts.strategy } : {}),
     ...(opts.extraStrategies ? { extraStrategies: opts.extraStrategies } : {}),
     ...(opts.stateFile ? { stateFile: opts.stateFile } : {}),
+    ...(opts.plugins ? { plugins: opts.plugins } : {}),
     ...(opts.pmCooldownMs !== undefined ? { pmCooldownMs: opts.pmCooldownMs } : {}),
     ...(opts.teamIdleMs !== undefined ? { teamIdleMs: opts.teamIdleMs } : {}),
     ...(opts.agents.some((a) => a.kind === 'tmux' || a.pm)

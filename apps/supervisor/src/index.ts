@@ -21,3 +21,25 @@ export type { AgentCommand, ReloadResult, SupervisorOptions } from './supervisor
 export { MemoryReporter, silentLog } from './supervisor-reporter.js';
 export type { SupervisorLog, SupervisorReporter } from './supervisor-reporter.js';
 export type { AgentSummary } from './process-agent.js';
+export { PLUGIN_NAME_PATTERN } from './plugin-api.js';
+export type {
+  AgentFacts,
+  HealthCheckPlugin,
+  NotifierPlugin,
+  PluginAgent,
+  PluginCheckVerdict,
+  PluginContext,
+  PluginHealthCheck,
+  PluginLogger,
+  PluginNotice,
+  StrategyPlugin,
+  WardenPlugin,
+} from './plugin-api.js';
+export { PluginsConfigSchema, loadPlugins } from './plugin-loader.js';
+export type { LoadPluginsResult, PluginsConfig } from './plugin-loader.js';
+export { PluginHost } from './plugin-host.js';
+export type { PluginProblem } from './plugin-host.js';
+export { installPluginCrashGuard } from './plugin-crash-guard.js';
+export type { MonitoringStrategy, MonitorTarget } from './monitoring-strategy.js';
+export { systemClock } from './clock.js';
+export type { Clock, Random } from './clock.js';

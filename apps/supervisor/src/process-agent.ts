@@ -3,6 +3,7 @@ import { AgentHealth, type AgentHealthVerdict } from './agent-health.js';
 import type { Clock, Random } from './clock.js';
 import { formatDuration } from './health-check.js';
 import type { ProbeFetch } from './http-probe-check.js';
+import type { HostedHealthCheck } from './plugin-host.js';
 import {
   ManagedProcess,
   type OutputLine,
@@ -38,6 +39,8 @@ export interface ProcessAgentDeps {
   onChange?: () => void;
   /** Output lines published per second per agent; the rest are counted and summarised. @defaultValue 200 */
   maxLogLinesPerSec?: number;
+  /** Health checks from plugins (`checks:`), behind the plugin host's isolation. */
+  pluginChecks?: readonly HostedHealthCheck[];
 }
 
 /** What the daemon keeps of an agent across its own restarts. */
@@ -91,6 +94,10 @@ export class ProcessAgent {
   private hungTask: string | undefined;
   private lastMetric: { cpu: number; mem: number; at: number } | undefined;
   private logWindow = { start: 0, count: 0, dropped: 0 };
+  /** Plugin checks' last verdicts; a move is reported once one first needs attention. */
+  private readonly pluginHealth = new Map<string, { health: Health; announced: boolean }>();
+  private lastResources: { cpuPercent: number; rssBytes: number } | undefined;
+  private lastSeenAt: number | undefined;
 
   constructor(
     readonly config: ResolvedProcessAgentConfig,
@@ -141,10 +148,11 @@ export class ProcessAgent {
           : s === 'restarting' || s === 'unresponsive'
             ? 'warning'
             : 'healthy';
-    const checks = this.health.health();
     const rank = { unknown: 0, healthy: 1, warning: 2, critical: 3 } as const;
     if (base === 'unknown') return base;
-    return rank[checks] > rank[base] ? checks : base;
+    let worst: Health = this.health.health();
+    for (const p of this.pluginHealth.values()) if (rank[p.health] > rank[worst]) worst = p.health;
+    return rank[worst] > rank[base] ? worst : base;
   }
 
   /**
@@ -194,6 +202,7 @@ export class ProcessAgent {
     await this.halt('supervisor shutting down');
     this.closed = true;
     this.health.stop();
+    await Promise.all((this.deps.pluginChecks ?? []).map((c) => c.stop()));
   }
 
   private async halt(reason: string): Promise<void> {
@@ -216,6 +225,7 @@ export class ProcessAgent {
   /** An event the agent published (from the hub): a sign of life, and task progress. */
   observe(event: { type: string; ts: number; data: Record<string, unknown> }): void {
     this.health.seen(event.ts);
+    if (this.lastSeenAt === undefined || event.ts > this.lastSeenAt) this.lastSeenAt = event.ts;
     const taskId = typeof event.data.taskId === 'string' ? event.data.taskId : undefined;
     if (taskId === undefined) return;
     if (event.type === 'task_assigned') this.health.taskStarted(taskId, event.ts);
@@ -226,12 +236,15 @@ export class ProcessAgent {
   /** The agent was seen alive without an event (a heartbeat, as the hub's last-seen shows). */
   seen(ts: number): void {
     this.health.seen(ts);
+    if (this.lastSeenAt === undefined || ts > this.lastSeenAt) this.lastSeenAt = ts;
   }
 
   /** A resource sample of its process tree (undefined: not running). */
   sample(sample: ProcessSample | undefined): void {
     if (!sample || !this.proc?.running) return;
     this.health.sample({ ts: sample.ts, cpuPercent: sample.cpuPercent, rssBytes: sample.rssBytes });
+    if (this.hasPluginChecks)
+      this.lastResources = { cpuPercent: sample.cpuPercent, rssBytes: sample.rssBytes };
     if (sample.intervalMs === 0) return;
     const cpu = Math.round(sample.cpuPercent * 10) / 10;
     const mem = Math.round((sample.rssBytes / 1048576) * 10) / 10;
@@ -286,6 +299,51 @@ export class ProcessAgent {
       }
     }
     return verdict;
+  }
+
+  /** Whether this agent has checks from plugins (they run after {@link evaluate}, async). */
+  get hasPluginChecks(): boolean {
+    return (this.deps.pluginChecks?.length ?? 0) > 0;
+  }
+
+  /**
+   * Runs the plugin checks with the facts known now; publishes `health_changed` as
+   * `plugin:<name>` when one moves. Never rejects: the host turns a failing plugin into
+   * `unknown` with the reason.
+   */
+  async evaluatePlugins(): Promise<void> {
+    const checks = this.deps.pluginChecks;
+    if (!checks || !this.proc?.running) return;
+    const now = this.deps.clock.now();
+    const pid = this.pid;
+    const r = this.lastResources;
+    const facts = {
+      status: this.statusValue,
+      ...(pid !== undefined ? { pid } : {}),
+      ...(r ? { rssBytes: r.rssBytes, cpuPercent: r.cpuPercent } : {}),
+      ...(this.lastSeenAt !== undefined ? { lastSeenAt: this.lastSeenAt } : {}),
+    };
+    const results = await Promise.all(checks.map((c) => c.evaluate(now, facts)));
+    for (const res of results) {
+      const seen = this.pluginHealth.get(res.check) ?? {
+        health: 'unknown' as Health,
+        announced: false,
+      };
+      const previous = seen.health;
+      if (res.health === previous) continue;
+      const attention = res.health === 'warning' || res.health === 'critical';
+      if (seen.announced || attention) {
+        const check = `plugin:${res.check}`;
+        this.report('health_changed', { check, health: res.health, previous, reason: res.reason });
+        this.deps.log[attention ? 'warn' : 'info'](
+          { agent: this.id, check, plugin: res.plugin },
+          `agent ${this.id}: ${check} ${previous} → ${res.health}: ${res.reason}`,
+        );
+        seen.announced = true;
+      }
+      seen.health = res.health;
+      this.pluginHealth.set(res.check, seen);
+    }
   }
 
   snapshot(): ProcessAgentState {

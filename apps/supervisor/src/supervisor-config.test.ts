@@ -53,6 +53,8 @@ describe('a command agent with nothing but id and command', () => {
       queue: undefined,
       autostart: true,
       sampleIntervalMs: 5_000,
+      pluginChecks: {},
+      priority: 0,
       restart: {
         policy: 'on-failure',
         initialDelayMs: 1_000,
@@ -216,6 +218,8 @@ describe('a tmux agent', () => {
       autostart: true,
       onHung: 'alert',
       sampleIntervalMs: 5_000,
+      pluginChecks: {},
+      priority: 0,
       health: {
         heartbeatTimeoutMs: undefined,
         unresponsiveAfterMisses: 1,

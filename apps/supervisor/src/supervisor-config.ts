@@ -197,6 +197,19 @@ export const AgentConfigSchema = z
     queue: z.string().min(1).max(256).optional(),
     /** Start the agent when the supervisor starts. @defaultValue true */
     autostart: z.boolean().optional(),
+    /**
+     * Health checks from plugins, by the check's name, each with its own settings (handed to
+     * the plugin as they are): `checks: { disk-space: { min_free_gb: 5 } }`. Reported as
+     * `plugin:<name>`. @defaultValue none
+     */
+    checks: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'must be a plugin check name (a-z, 0-9, _ -)'),
+        z.record(z.string(), z.unknown()),
+      )
+      .optional(),
+    /** Order under the `priority` strategy: higher is checked first. @defaultValue 0 */
+    priority: z.number().int().min(-1000).max(1000).optional(),
   })
   .superRefine((agent, ctx) => {
     const hasCommand = agent.command !== undefined;
@@ -406,6 +419,9 @@ interface ResolvedAgentBase {
   autostart: boolean;
   /** From `monitoring.check_interval`. */
   sampleIntervalMs: number;
+  /** Plugin health checks by name, with their settings. */
+  pluginChecks: Record<string, Record<string, unknown>>;
+  priority: number;
 }
 
 /** A process the supervisor runs, restarts and kills. */
@@ -475,6 +491,8 @@ export function resolveAgents(
       queue: a.queue,
       autostart: a.autostart ?? D.autostart,
       sampleIntervalMs: monitoring.check_interval,
+      pluginChecks: { ...a.checks },
+      priority: a.priority ?? 0,
     };
     if (a.tmux) {
       return {

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MonitoringConfigSchema, AgentsConfigSchema, resolveAgents } from './supervisor-config.js';
+import { loadPlugins } from './plugin-loader.js';
+import { PluginHost, type PluginProblem } from './plugin-host.js';
 import { Supervisor } from './supervisor.js';
+import { nativeImport } from './test-support/plugins/native-import.js';
+import { systemClock } from './clock.js';
 import { MemoryReporter, silentLog, type SupervisorLog } from './supervisor-reporter.js';
 
 /**
@@ -37,7 +41,7 @@ class MemoryLog implements SupervisorLog {
 function make(
   agents: unknown[],
   monitoring: Record<string, unknown> = { check_interval: '100ms' },
-  extra: { stateFile?: string; log?: SupervisorLog } = {},
+  extra: { stateFile?: string; log?: SupervisorLog; plugins?: PluginHost } = {},
 ) {
   const reporter = new MemoryReporter();
   const configs = resolveAgents(
@@ -53,6 +57,7 @@ function make(
       Promise.resolve({ WARDEN_URL: 'http://127.0.0.1:1', WARDEN_TOKEN: 't', WARDEN_AGENT_ID: id }),
     random: () => 0.5,
     ...(extra.stateFile ? { stateFile: extra.stateFile } : {}),
+    ...(extra.plugins ? { plugins: extra.plugins } : {}),
   });
   supervisors.push(sup);
   return { sup, reporter };
@@ -341,5 +346,69 @@ describe('Supervisor on real processes', () => {
         .map((x) => x.id)
         .sort(),
     ).toEqual(['edit', 'new', 'same']);
+  });
+
+  it('runs plugin checks per agent (plugin:<name>), sends escalations to plugin notifiers, and isolates a throwing plugin', async () => {
+    const dir = tempDir();
+    const sent = join(dir, 'sent.jsonl');
+    writeFileSync(
+      join(dir, 'disk.mjs'),
+      `import { appendFileSync } from 'node:fs';
+export default {
+  name: 'disk',
+  healthChecks: [{ name: 'disk-space', create: (agent) => ({
+    evaluate: (now, facts) => ({ health: agent.config.min_free_gb > 1000 ? 'critical' : 'healthy',
+      reason: 'free space under ' + agent.config.min_free_gb + ' GB (pid ' + facts.pid + ')' }),
+  }) }],
+  notifiers: [{ name: 'file', send: (n) => appendFileSync(${JSON.stringify(sent)}, JSON.stringify(n) + '\\n') }],
+};`,
+    );
+    writeFileSync(
+      join(dir, 'broken.mjs'),
+      `export default { name: 'broken', healthChecks: [{ name: 'explodes', create: () => ({
+  evaluate: () => { throw new Error('kaboom'); } }) }] };`,
+    );
+    const loaded = await loadPlugins(dir, {
+      log: { info: () => undefined, warn: () => undefined },
+      importModule: nativeImport,
+    });
+    expect(loaded.failures).toEqual([]);
+    const problems: PluginProblem[] = [];
+    const host = new PluginHost({
+      plugins: loaded.plugins,
+      clock: systemClock,
+      maxFailures: 2,
+      onProblem: (p) => problems.push(p),
+    });
+    await host.init();
+    const { sup, reporter } = make(
+      [
+        {
+          id: 'full',
+          command: ['sh', '-c', 'sleep 0.3; exit 1'],
+          checks: { 'disk-space': { min_free_gb: 5000 }, explodes: {} },
+          restart: { max_restarts: 0 },
+        },
+      ],
+      { check_interval: '50ms' },
+      { plugins: host },
+    );
+    sup.start();
+    const change = await until('plugin check critical', () =>
+      reporter.of('full', 'health_changed').find((c) => c.check === 'plugin:disk-space'),
+    );
+    expect(change).toMatchObject({ health: 'critical' });
+    expect(change.reason).toMatch(/free space under 5000 GB \(pid \d+\)/);
+    // The throwing plugin is reported, then disabled, and the agent is supervised regardless.
+    await until('broken plugin disabled', () => problems.find((p) => p.disabled));
+    expect(problems[0]).toMatchObject({ plugin: 'broken', code: 'threw', agentId: 'full' });
+    // The exit opens the circuit (max_restarts 0): the escalation reaches the plugin notifier.
+    const line = await until('notifier got the escalation', () =>
+      existsSync(sent) ? readFileSync(sent, 'utf8').trim() : undefined,
+    );
+    expect(JSON.parse(line.split('\n')[0]!)).toMatchObject({
+      agentId: 'full',
+      severity: 'warning',
+    });
   });
 });

@@ -13,6 +13,7 @@ import {
   type StrategyFactory,
 } from './monitoring-strategy.js';
 import type { PaneSource } from './pane-watcher.js';
+import type { HostedHealthCheck, PluginHost } from './plugin-host.js';
 import { PmNotifier, type PaneTyper } from './pm-notifier.js';
 import { ProcessAgent, type AgentSummary } from './process-agent.js';
 import { ProcessSampler, ProcessTreeScanner, type ProcessSample } from './process-tree.js';
@@ -53,6 +54,11 @@ export interface SupervisorOptions {
   random?: Random;
   spawner?: Spawner;
   fetch?: ProbeFetch;
+  /**
+   * Loaded plugins: their health checks (per agent `checks:`), their strategies (by name in
+   * `monitoring.strategy`) and their notifiers (every escalation is sent to each).
+   */
+  plugins?: PluginHost;
 }
 
 type Agent = ProcessAgent | TmuxAgent;
@@ -87,9 +93,22 @@ export class Supervisor {
   private saveTimer: unknown;
   private savedState: Record<string, unknown> = {};
   private closed = false;
+  private readonly reporter: SupervisorReporter;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.clock = opts.clock ?? systemClock;
+    const plugins = opts.plugins;
+    // Escalations also go to the plugins' notifiers (isolated: a failing one is only reported).
+    this.reporter = plugins
+      ? {
+          publish: (agentId, type, data, ts) => {
+            opts.reporter.publish(agentId, type, data, ts);
+            if (type !== 'escalation') return;
+            const severity = data.severity === 'critical' ? 'critical' : 'warning';
+            void plugins.notify({ agentId, severity, text: String(data.reason) });
+          },
+        }
+      : opts.reporter;
     this.intervalMs = opts.checkIntervalMs ?? 5000;
     this.sampler = new ProcessSampler({ clock: this.clock });
     this.pm = opts.tmux
@@ -106,7 +125,7 @@ export class Supervisor {
       ...(opts.teamIdleMs !== undefined ? { idleForMs: opts.teamIdleMs } : {}),
       onTeamIdle: (notice) => {
         for (const id of notice.agentIds)
-          opts.reporter.publish(id, 'escalation', { reason: notice.reason, severity: 'warning' });
+          this.reporter.publish(id, 'escalation', { reason: notice.reason, severity: 'warning' });
         opts.log.warn(
           { session: notice.session, agents: notice.agentIds },
           `tmux session ${notice.session} needs attention: ${notice.reason}. Give the team work or stop it`,
@@ -135,7 +154,11 @@ export class Supervisor {
         ),
     });
     try {
-      this.strategy = createStrategy(strategyConfig.strategy, options, this.opts.extraStrategies);
+      this.strategy = createStrategy(
+        strategyConfig.strategy,
+        options,
+        this.opts.extraStrategies ?? this.opts.plugins?.strategies(),
+      );
     } catch (err) {
       this.opts.log.error({ err }, `${(err as Error).message}; using "concurrent"`);
       this.strategy = createStrategy('concurrent', options);
@@ -163,7 +186,7 @@ export class Supervisor {
     );
     if (agent instanceof TmuxAgent) {
       // Warden watches tmux panes; it does not own the process in them.
-      this.opts.reporter.publish(cmd.agentId, 'log', {
+      this.reporter.publish(cmd.agentId, 'log', {
         level: 'warn',
         message: `[warden] ${cmd.action} ignored: ${cmd.agentId} is a tmux agent, watched and not run by Warden`,
       });
@@ -260,7 +283,7 @@ export class Supervisor {
         throw new Error(`agent ${config.id}: tmux agents need tmux (none configured)`);
       agent = new TmuxAgent(config, {
         clock: this.clock,
-        reporter: this.opts.reporter,
+        reporter: this.reporter,
         log: this.opts.log,
         source: this.opts.tmux,
         pm: this.pm,
@@ -270,18 +293,36 @@ export class Supervisor {
       agent = new ProcessAgent(config, {
         clock: this.clock,
         ...(this.opts.random ? { random: this.opts.random } : {}),
-        reporter: this.opts.reporter,
+        reporter: this.reporter,
         log: this.opts.log,
         agentEnv: this.opts.agentEnv,
         ...(this.opts.spawner ? { spawner: this.opts.spawner } : {}),
         ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
         onChange: () => this.scheduleSave(),
+        pluginChecks: this.pluginChecksFor(config.id, config.pluginChecks),
       });
       const saved = this.savedState[config.id];
       if (saved !== undefined) agent.restore(saved);
     }
     this.agentsById.set(config.id, agent);
     return agent;
+  }
+
+  private pluginChecksFor(
+    agentId: string,
+    wanted: Record<string, Record<string, unknown>>,
+  ): HostedHealthCheck[] {
+    const out: HostedHealthCheck[] = [];
+    for (const [name, config] of Object.entries(wanted)) {
+      const hc = this.opts.plugins?.healthCheck(name, { id: agentId, config });
+      if (hc) out.push(hc);
+      else
+        this.opts.log.error(
+          { agent: agentId, check: name },
+          `agent ${agentId}: health check "${name}" is not provided by any loaded plugin (loaded: ${this.opts.plugins?.healthCheckNames().join(', ') || 'none'}); the agent runs without it`,
+        );
+    }
+    return out;
   }
 
   private startAgent(agent: Agent, initial: boolean): void {
@@ -316,7 +357,7 @@ export class Supervisor {
       if (!t) {
         t = {
           id: agent.id,
-          priority: 0,
+          priority: agent.config.priority,
           health: (): Health => agent.summary().health,
           check: () => this.check(agent),
         };
@@ -338,7 +379,7 @@ export class Supervisor {
     const pid = agent.pid;
     agent.sample(pid === undefined ? undefined : this.samples.get(pid));
     agent.evaluate();
-    return RESOLVED;
+    return agent.hasPluginChecks ? agent.evaluatePlugins() : RESOLVED;
   }
 
   private scan(now: number): void {

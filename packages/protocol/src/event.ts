@@ -167,9 +167,20 @@ export const HEALTH_CHECKS = [
   'tmux',
 ] as const;
 
+const CHECK_RULE = `must be one of ${HEALTH_CHECKS.join(', ')}, or plugin:<name>`;
+
+/** A check a supervisor plugin provides: `plugin:<name>`. */
+export const PLUGIN_CHECK_PATTERN = /^plugin:[a-z][a-z0-9_-]{0,63}$/;
+
 /** `health_changed`: one check's verdict moved from `previous` to `health`. */
 export const HealthChangedDataSchema = z.looseObject({
-  check: z.enum(HEALTH_CHECKS),
+  check: z.union(
+    [
+      z.enum(HEALTH_CHECKS, { error: CHECK_RULE }),
+      z.string().regex(PLUGIN_CHECK_PATTERN, CHECK_RULE),
+    ],
+    { error: CHECK_RULE },
+  ),
   health: HealthSchema,
   previous: HealthSchema,
   reason: ReasonSchema,

@@ -1,6 +1,7 @@
 import { AGENT_ID_PATTERN, AGENT_STATUSES, HEALTHS } from './agent.js';
 import {
   HEALTH_CHECKS,
+  PLUGIN_CHECK_PATTERN,
   LIFECYCLE_ACTIONS,
   LOG_LEVELS,
   LOG_STREAMS,
@@ -100,7 +101,8 @@ function dataOk(type: string, d: Obj): boolean {
       );
     case 'health_changed':
       return (
-        CHECKS.has(d.check) &&
+        (CHECKS.has(d.check) ||
+          (typeof d.check === 'string' && PLUGIN_CHECK_PATTERN.test(d.check))) &&
         HEALTH.has(d.health) &&
         HEALTH.has(d.previous) &&
         str(d.reason, 1, 4096)

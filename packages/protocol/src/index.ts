@@ -22,6 +22,7 @@ export {
   EventInputSchema,
   EventTypeSchema,
   HEALTH_CHECKS,
+  PLUGIN_CHECK_PATTERN,
   HealthChangedDataSchema,
   LIFECYCLE_ACTIONS,
   LOG_LEVELS,

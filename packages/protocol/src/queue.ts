@@ -18,7 +18,9 @@ export const QueueNameSchema = z
  * `leaseExpiresAt`), `completed`, `failed` (for good: no retry asked, or attempts used up).
  */
 export const TASK_STATES = ['queued', 'leased', 'completed', 'failed'] as const;
+/** One of {@link TASK_STATES}. */
 export const TaskStateSchema = z.enum(TASK_STATES);
+/** One of {@link TASK_STATES}. */
 export type TaskState = z.infer<typeof TaskStateSchema>;
 
 /** Longest lease one request may ask for (the server's `queue.max_lease` may be lower). */
@@ -32,6 +34,7 @@ export const EnqueueRequestSchema = z.strictObject({
   /** Higher is leased first; equal priorities go oldest first. @defaultValue 0 */
   priority: z.number().finite().min(-1e9).max(1e9).optional(),
 });
+/** The body of `POST /api/v1/tasks` as a client sends it. */
 export type EnqueueRequest = z.input<typeof EnqueueRequestSchema>;
 
 /**
@@ -42,6 +45,7 @@ export const LeaseRequestSchema = z.strictObject({
   agentId: AgentIdSchema.optional(),
   leaseMs: z.number().int().min(1).max(MAX_LEASE_MS).optional(),
 });
+/** The body of a lease request as a client sends it. */
 export type LeaseRequest = z.input<typeof LeaseRequestSchema>;
 
 /**
@@ -56,6 +60,7 @@ export const ProgressRequestSchema = z.strictObject({
   percent: z.number().finite().min(0).max(100).optional(),
   message: z.string().max(4096).optional(),
 });
+/** The body of a progress report as a client sends it. */
 export type ProgressRequest = z.input<typeof ProgressRequestSchema>;
 
 /** `POST /api/v1/tasks/:id/complete`. */
@@ -63,6 +68,7 @@ export const CompleteRequestSchema = z.strictObject({
   ...reporter,
   result: z.unknown().optional(),
 });
+/** The body of a completion as a client sends it. */
 export type CompleteRequest = z.input<typeof CompleteRequestSchema>;
 
 /**
@@ -74,6 +80,7 @@ export const FailRequestSchema = z.strictObject({
   error: z.string().min(1).max(16_384),
   retry: z.boolean().optional(),
 });
+/** The body of a failure report as a client sends it. */
 export type FailRequest = z.input<typeof FailRequestSchema>;
 
 /** A task of the queue as the API returns it. Times are epoch milliseconds. */

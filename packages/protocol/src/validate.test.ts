@@ -164,6 +164,25 @@ describe('system event types (SPEC §12)', () => {
     );
   });
 
+  it('takes a plugin check as plugin:<name>, and names the rule for any other check', () => {
+    const r = validateEventBody(
+      ok(
+        { check: 'plugin:disk-space', health: 'critical', previous: 'healthy', reason: 'full' },
+        'health_changed',
+      ),
+      { now },
+    );
+    expect(r.ok).toBe(true);
+    const errors = refused('health_changed', {
+      check: 'plugin:Disk space',
+      health: 'critical',
+      previous: 'healthy',
+      reason: 'r',
+    });
+    expect(errors[0]).toMatchObject({ path: '/events/1/data/check' });
+    expect(errors[0]!.message).toMatch(/plugin:<name>/);
+  });
+
   it('lists the system types among the allowed ones for an unknown type', () => {
     const r = validateEventBody({ ...ok({}), type: 'lifecycle' }, { now });
     expect(!r.ok && r.errors[0]).toEqual({
