@@ -7,6 +7,7 @@ export interface QueueDatabase {
   agent_state: AgentStateTable;
 }
 
+/** `queue_tasks`: one row per task; `payload` and `result` are JSON text. */
 export interface QueueTasksTable {
   seq: Generated<number>;
   id: string;
@@ -31,6 +32,7 @@ export interface QueueTasksTable {
   finished_at: number | null;
 }
 
+/** `agent_state`: one row per agent; `state` is JSON text. */
 export interface AgentStateTable {
   agent_id: string;
   state: string;
