@@ -128,4 +128,97 @@ describe('supervisor against a real hub', () => {
     ).json()) as { agent: { status: string } };
     expect(agent.agent.status).toBe('running');
   });
+
+  it('an agent killed mid-count resumes from its saved state (loadState after the restart)', async () => {
+    const srv = await startTestServer();
+    servers.push(srv);
+    const f = await fleet(srv, [
+      {
+        id: 'counter',
+        command: ['node', 'counter.mjs'],
+        cwd: agentsDir,
+        restart: { initial_delay: '50ms', jitter: 0 },
+      },
+    ]);
+    const admin = await srv.token('admin');
+    const saved = async () => {
+      const r = await fetch(`${srv.url}/api/v1/agents/counter/state`, {
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      return r.status === 200 ? ((await r.json()) as { state: { count: number } }).state.count : 0;
+    };
+    await until('counted to 10', async () => ((await saved()) >= 10 ? true : undefined));
+    const pid = f.supervisor.list()[0]!.pid!;
+    process.kill(pid, 'SIGKILL');
+    const atKill = await saved();
+    await until('restarted', () => {
+      const p = f.supervisor.list()[0]!.pid;
+      return p !== undefined && p !== pid ? p : undefined;
+    });
+    const resumed = await until('resuming line', async () =>
+      (await events(srv, 'agentId=counter&type=log'))
+        .map((e) => (e.data as { message: string }).message)
+        .filter((m) => m.startsWith('resuming at '))
+        .at(1),
+    );
+    // It went on from where it was (at most the one save in flight at the kill ahead).
+    const from = Number(resumed.slice('resuming at '.length));
+    expect(from).toBeGreaterThanOrEqual(atKill);
+    expect(from).toBeLessThanOrEqual(atKill + 1);
+    await until('counting on', async () => ((await saved()) > from + 3 ? true : undefined));
+  });
+
+  it('when an agent dies holding a lease and its circuit opens, its task goes back to the queue and a healthy agent completes it', async () => {
+    const srv = await startTestServer();
+    servers.push(srv);
+    const admin = await srv.token('admin');
+    const post = (path: string, body: unknown) =>
+      fetch(`${srv.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const created = (await (
+      await post('/api/v1/tasks', { queue: 'jobs', name: 'build #1' })
+    ).json()) as {
+      id: string;
+    };
+    const f = await fleet(srv, [
+      {
+        id: 'flaky',
+        command: ['node', 'queue-worker.mjs', 'flaky'],
+        cwd: agentsDir,
+        queue: 'jobs',
+        restart: { max_restarts: 0 },
+      },
+      {
+        id: 'steady',
+        command: ['node', 'queue-worker.mjs', 'good'],
+        cwd: agentsDir,
+        queue: 'jobs',
+        autostart: false,
+      },
+    ]);
+    const task = async () =>
+      (await (
+        await fetch(`${srv.url}/api/v1/tasks/${created.id}`, {
+          headers: { authorization: `Bearer ${admin}` },
+        })
+      ).json()) as { state: string; agentId?: string; attempts: number };
+    await until('circuit open for flaky', async () =>
+      (await events(srv, 'agentId=flaky&type=agent_lifecycle')).find(
+        (e) => (e.data as { action: string }).action === 'circuit_open',
+      ),
+    );
+    // The hub gave the task back when flaky's circuit opened.
+    await until('task back in the queue', async () =>
+      (await task()).state === 'queued' ? true : undefined,
+    );
+    await f.supervisor.command({ id: 'c', agentId: 'steady', action: 'start' });
+    const done = await until('completed by steady', async () => {
+      const t = await task();
+      return t.state === 'completed' ? t : undefined;
+    });
+    expect(done.agentId).toBe('steady');
+  });
 });
