@@ -123,6 +123,8 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: HubContext): void
   r.get(
     '/api/v1/queues',
     {
+      // Agents read it too: a producer paces itself by the depth of the queue it feeds.
+      config: { auth: 'any' },
       schema: {
         summary: 'Every queue: depth (queued), leased, completed, failed, ratePerMin',
         description: '`ratePerMin` is the completions of the last 5 minutes divided by 5.',

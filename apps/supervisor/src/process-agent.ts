@@ -285,7 +285,9 @@ export class ProcessAgent {
     if (!hung) this.hungTask = undefined;
     else if (this.hungTask !== hung.taskId) {
       this.hungTask = hung.taskId;
-      const reason = `task ${hung.taskId} is hung: ${hung.reason}`;
+      const reason = hung.reason.includes(hung.taskId)
+        ? `hung: ${hung.reason}`
+        : `task ${hung.taskId} is hung: ${hung.reason}`;
       if (this.config.onHung === 'restart') {
         this.deps.log.warn(
           { agent: this.id, task: hung.taskId, check: hung.check },
@@ -452,7 +454,9 @@ export class ProcessAgent {
     this.killCause = undefined;
     // A kill for health is a failure (SPEC §9 on_hung); any other stop we asked for is not.
     const requested = exit.requested && killCause === undefined;
-    const reason = killCause ? `${exit.reason} (${killCause})` : exit.reason;
+    const reason = killCause
+      ? `${exit.reason.replace(/^stopped on request/, 'stopped by the supervisor')} (${killCause})`
+      : exit.reason;
     this.report('agent_lifecycle', {
       action: 'exited',
       ...(exit.pid !== undefined ? { pid: exit.pid } : {}),

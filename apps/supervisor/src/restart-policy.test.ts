@@ -401,6 +401,13 @@ describe('policies', () => {
     });
   });
 
+  it('on-failure restarts an agent the supervisor stopped for its health, even when it exited 0', () => {
+    const s = setup();
+    expect(
+      s.runFor(100, { code: 0, signal: null, requested: false, cause: 'hung: no progress for 3m' }),
+    ).toMatchObject({ action: 'restart', attempt: 1 });
+  });
+
   it('on-failure leaves a clean exit (code 0) stopped', () => {
     const s = setup();
     expect(s.runFor(100, { code: 0, signal: null, requested: false })).toEqual({

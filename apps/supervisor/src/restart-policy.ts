@@ -276,7 +276,9 @@ export class RestartPolicy {
         reason: `${what} on request: stopped`,
       };
     }
-    const clean = exit.code === 0 && exit.signal === null;
+    // An exit the supervisor caused for the agent's health (on_hung: restart) is a failure,
+    // however politely the agent then exited.
+    const clean = exit.code === 0 && exit.signal === null && exit.cause === undefined;
     if (policy === 'never' || (policy === 'on-failure' && clean)) {
       this.status_ = 'stopped';
       return {

@@ -1038,7 +1038,14 @@ export class WardenClient {
 
   private async shutdown(timeoutMs: number): Promise<void> {
     this.closing = true;
-    await this.tasks.close();
+    // Work loops stop leasing and their handlers are told (ctx.signal); one that ignores it
+    // must not hold the close past its timeout.
+    let timer: unknown;
+    await Promise.race([
+      this.tasks.close(),
+      new Promise<void>((r) => (timer = this.clock.setTimeout(r, Math.max(timeoutMs, 0)))),
+    ]);
+    this.clock.clearTimeout(timer);
     if (timeoutMs > 0) {
       try {
         await this.flush({ timeoutMs });
