@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CheckRunner, ConcurrentStrategy } from './concurrent-strategy.js';
-import { MonitoringError } from './monitoring-strategy.js';
+import { CHECK_DONE, MonitoringError } from './monitoring-strategy.js';
 import type { MonitorTarget } from './monitoring-strategy.js';
 import { ManualClock } from './test-support/manual-clock.js';
 
@@ -270,6 +270,37 @@ describe('ConcurrentStrategy', () => {
 });
 
 describe('CheckRunner', () => {
+  it('a check that returns CHECK_DONE has finished: no timeout is armed and its slot is free at once', async () => {
+    const clock = new ManualClock(T0);
+    const checked: string[] = [];
+    const errors: string[] = [];
+    const targets: MonitorTarget[] = ['a', 'b', 'c'].map((id) => ({
+      id,
+      priority: 0,
+      health: () => 'healthy',
+      check: () => {
+        checked.push(id);
+        return CHECK_DONE;
+      },
+    }));
+    const runner = new CheckRunner({
+      clock,
+      concurrency: 1,
+      timeoutMs: 1000,
+      onError: (t, e) => errors.push(`${t.id} ${String(e)}`),
+    });
+    runner.enqueue(targets);
+    // All three ran within enqueue, one at a time, with no timer left behind.
+    expect(checked).toEqual(['a', 'b', 'c']);
+    expect(runner.inFlight).toBe(0);
+    expect(runner.waiting).toBe(0);
+    expect(clock.pending()).toEqual([]);
+    await runner.idle();
+    clock.advance(5000);
+    expect(errors).toEqual([]);
+    await runner.close();
+  });
+
   it('queues a target once however often it is offered', async () => {
     const clock = new ManualClock(T0);
     const f = deferredFleet(clock, ['a', 'b']);

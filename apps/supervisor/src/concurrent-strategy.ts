@@ -1,6 +1,6 @@
 import type { Clock } from './clock.js';
 import { formatDuration } from './health-check.js';
-import { MonitoringError, resolveStrategyOptions } from './monitoring-strategy.js';
+import { CHECK_DONE, MonitoringError, resolveStrategyOptions } from './monitoring-strategy.js';
 import type {
   MonitoringStrategy,
   MonitoringStrategyOptions,
@@ -106,6 +106,22 @@ export class CheckRunner {
   }
 
   private run(target: MonitorTarget): void {
+    let result: Promise<void>;
+    try {
+      result = target.check();
+    } catch (error) {
+      // Settled already: it never held a slot, so there is nothing to free.
+      this.report(target, error);
+      return;
+    }
+    // Done before it returned (the usual case: a /proc sample and a verdict): no timeout to
+    // arm and nothing to wait for, and pump() goes on to the next target in its own loop.
+    if (result === CHECK_DONE) return;
+    this.track(target, result);
+  }
+
+  /** A check still in flight: holds its slot until it settles or times out. */
+  private track(target: MonitorTarget, pending: Promise<void>): void {
     const token = {};
     this.running.set(target.id, token);
     let done = false;
@@ -129,13 +145,8 @@ export class CheckRunner {
         ),
       this.timeoutMs,
     );
-    let result: Promise<void>;
-    try {
-      result = Promise.resolve(target.check());
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    result.then(
+    // Not necessarily a native promise: a target's check may hand back any thenable.
+    Promise.resolve(pending).then(
       () => end(undefined, false),
       (error: unknown) => end(error, true),
     );

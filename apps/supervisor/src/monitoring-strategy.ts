@@ -26,10 +26,20 @@ export interface MonitorTarget {
   /**
    * One check pass for this agent. A throw or rejection is reported to
    * {@link MonitoringStrategyOptions.onError} and changes nothing else; so is a check that
-   * does not settle within {@link MonitoringStrategyOptions.checkTimeoutMs}.
+   * does not settle within {@link MonitoringStrategyOptions.checkTimeoutMs}. A check that
+   * finished synchronously should return {@link CHECK_DONE}.
    */
   check(): Promise<void>;
 }
+
+/**
+ * What {@link MonitorTarget.check} returns when it finished before returning (no I/O left in
+ * flight): an already resolved promise, so any strategy may await it, and one the built-in
+ * strategies recognise by identity and then skip the timeout timer and the promise reactions
+ * of that check. A fleet of 200 agents checked every second would otherwise pay for 200
+ * timers and 400 promise callbacks a second to learn that nothing was pending.
+ */
+export const CHECK_DONE: Promise<void> = Promise.resolve();
 
 /** What every strategy, built-in or from a plugin, is constructed with. */
 export interface MonitoringStrategyOptions {

@@ -5,6 +5,7 @@ import { systemClock, type Clock, type Random } from './clock.js';
 import type { ProbeFetch } from './http-probe-check.js';
 import type { Spawner } from './managed-process.js';
 import {
+  CHECK_DONE,
   createStrategy,
   strategyOptionsFromConfig,
   type MonitoringStrategy,
@@ -62,8 +63,6 @@ export interface SupervisorOptions {
 }
 
 type Agent = ProcessAgent | TmuxAgent;
-
-const RESOLVED: Promise<void> = Promise.resolve();
 
 /** What {@link Supervisor.reload} changed. */
 export interface ReloadResult {
@@ -373,13 +372,14 @@ export class Supervisor {
 
   /** One agent's check pass; the first one of a pass reads /proc for every agent at once. */
   private check(agent: Agent): Promise<void> {
-    if (!(agent instanceof ProcessAgent)) return RESOLVED;
+    // CHECK_DONE: finished synchronously, so the strategy arms no timeout for it.
+    if (!(agent instanceof ProcessAgent)) return CHECK_DONE;
     const now = this.clock.now();
     if (now - this.lastScanAt >= this.intervalMs / 2) this.scan(now);
     const pid = agent.pid;
     agent.sample(pid === undefined ? undefined : this.samples.get(pid));
     agent.evaluate();
-    return agent.hasPluginChecks ? agent.evaluatePlugins() : RESOLVED;
+    return agent.hasPluginChecks ? agent.evaluatePlugins() : CHECK_DONE;
   }
 
   private scan(now: number): void {
