@@ -208,7 +208,8 @@ describe('ManagedProcess exit and stop', () => {
     const pidFile = path.join(dir, 'pid');
     // setsid takes the sleep out of the group, so it is no leftover, but it keeps stdout open.
     const { proc, text } = run({
-      command: `echo before; setsid sleep 60 & echo $! > ${pidFile}; exit 0`,
+      // The pid file is written after setsid, so the shell exits only once the sleep has left.
+      command: `echo before; setsid sh -c 'echo $$ > ${pidFile}; exec sleep 60' & while [ ! -s ${pidFile} ]; do sleep 0.01; done; exit 0`,
       stdioGraceMs: 150,
     });
     const t0 = Date.now();
