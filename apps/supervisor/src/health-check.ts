@@ -1,21 +1,18 @@
-import type { Health } from '@warden/protocol';
+import { HEALTH_CHECKS, type Health } from '@warden/protocol';
 
-/**
- * The checks of SPEC §12 that watch a supervised process (`restarts` and `tmux` are judged
- * elsewhere: by the restart policy and the tmux watcher).
- */
-export const HEALTH_CHECK_NAMES = [
-  'heartbeat',
-  'cpu',
-  'memory',
-  'memory_leak',
-  'task_stale',
-  'task_duration',
-  'probe',
-] as const;
+/** Checks of SPEC §12 judged elsewhere: by the restart policy and the tmux watcher. */
+const JUDGED_ELSEWHERE = ['restarts', 'tmux'] as const;
 
 /** One of {@link HEALTH_CHECK_NAMES}; the `check` field of a `health_changed` event. */
-export type HealthCheckName = (typeof HEALTH_CHECK_NAMES)[number];
+export type HealthCheckName = Exclude<
+  (typeof HEALTH_CHECKS)[number],
+  (typeof JUDGED_ELSEWHERE)[number]
+>;
+
+/** The checks of SPEC §12 that watch a supervised process (the protocol's list, less those). */
+export const HEALTH_CHECK_NAMES: readonly HealthCheckName[] = HEALTH_CHECKS.filter(
+  (c): c is HealthCheckName => !(JUDGED_ELSEWHERE as readonly string[]).includes(c),
+);
 
 /** What one check says about one agent at one moment. */
 export interface CheckResult {
