@@ -16,12 +16,13 @@ import {
   type TaskRow,
 } from './task-queue-rows.js';
 import {
-  completeTask,
+  completeChange,
   endAttempt,
   expiryReason,
-  holdsLease,
+  failChange,
   leaseTask,
-  reportProgress,
+  progressChange,
+  type ReportChange,
 } from './task-queue-transitions.js';
 
 type Db = Kysely<QueueDatabase>;
@@ -122,10 +123,7 @@ export class PgTaskQueueStore implements TaskQueueStore {
    * Re-reads the task under the lock; `change` gives its new columns, or undefined when the
    * report is refused (`not_held`), or `'same'` for a repeat that changes nothing.
    */
-  private report(
-    id: string,
-    change: (row: TaskRow) => TaskPatch | 'same' | undefined,
-  ): Promise<ReportResult> {
+  private report(id: string, change: (row: TaskRow) => ReportChange): Promise<ReportResult> {
     return this.tx(async (db) => {
       const row = await db
         .selectFrom('queue_tasks')
@@ -146,33 +144,14 @@ export class PgTaskQueueStore implements TaskQueueStore {
     id: string,
     r: { agentId: string | undefined; percent?: number; message?: string; now: number },
   ): Promise<ReportResult> {
-    return this.report(id, (row) =>
-      holdsLease(row, r.agentId)
-        ? reportProgress(
-            row,
-            {
-              ...(r.percent !== undefined ? { percent: r.percent } : {}),
-              ...(r.message !== undefined ? { message: r.message } : {}),
-            },
-            r.now,
-          )
-        : undefined,
-    );
+    return this.report(id, (row) => progressChange(row, r));
   }
 
   complete(
     id: string,
     r: { agentId: string | undefined; resultJson: string | null; now: number },
   ): Promise<ReportResult> {
-    return this.report(id, (row) => {
-      if (holdsLease(row, r.agentId)) return completeTask(row, r.resultJson, r.now);
-      // A completion sent again (its reply was lost) by the agent that made it is answered
-      // as it was the first time.
-      if (row.state === 'completed' && r.agentId !== undefined && row.agent_id === r.agentId) {
-        return 'same';
-      }
-      return undefined;
-    });
+    return this.report(id, (row) => completeChange(row, r));
   }
 
   fail(
@@ -185,11 +164,7 @@ export class PgTaskQueueStore implements TaskQueueStore {
       now: number;
     },
   ): Promise<ReportResult> {
-    return this.report(id, (row) =>
-      holdsLease(row, r.agentId)
-        ? endAttempt(row, r.error, r.retry, r.maxAttempts, r.now)
-        : undefined,
-    );
+    return this.report(id, (row) => failChange(row, r));
   }
 
   /** Ends the leases `select` picks, BATCH per transaction, until none is left. */

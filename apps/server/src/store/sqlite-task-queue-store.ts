@@ -10,12 +10,13 @@ import type {
   TaskQueueStore,
 } from './task-queue-store.js';
 import {
-  completeTask,
+  completeChange,
   endAttempt,
   expiryReason,
-  holdsLease,
+  failChange,
   leaseTask,
-  reportProgress,
+  progressChange,
+  type ReportChange,
 } from './task-queue-transitions.js';
 
 type Db = BetterSqlite3.Database;
@@ -180,10 +181,7 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   }
 
   /** Re-reads the task under the write lock; see PgTaskQueueStore's `report` for `change`. */
-  private report(
-    id: string,
-    change: (row: TaskRow) => TaskPatch | 'same' | undefined,
-  ): Promise<ReportResult> {
+  private report(id: string, change: (row: TaskRow) => ReportChange): Promise<ReportResult> {
     return this.run(() =>
       this.immediate((): ReportResult => {
         const row = this.s.byId.get(id) as TaskRow | undefined;
@@ -201,31 +199,14 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
     id: string,
     r: { agentId: string | undefined; percent?: number; message?: string; now: number },
   ): Promise<ReportResult> {
-    return this.report(id, (row) =>
-      holdsLease(row, r.agentId)
-        ? reportProgress(
-            row,
-            {
-              ...(r.percent !== undefined ? { percent: r.percent } : {}),
-              ...(r.message !== undefined ? { message: r.message } : {}),
-            },
-            r.now,
-          )
-        : undefined,
-    );
+    return this.report(id, (row) => progressChange(row, r));
   }
 
   complete(
     id: string,
     r: { agentId: string | undefined; resultJson: string | null; now: number },
   ): Promise<ReportResult> {
-    return this.report(id, (row) => {
-      if (holdsLease(row, r.agentId)) return completeTask(row, r.resultJson, r.now);
-      if (row.state === 'completed' && r.agentId !== undefined && row.agent_id === r.agentId) {
-        return 'same';
-      }
-      return undefined;
-    });
+    return this.report(id, (row) => completeChange(row, r));
   }
 
   fail(
@@ -238,11 +219,7 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
       now: number;
     },
   ): Promise<ReportResult> {
-    return this.report(id, (row) =>
-      holdsLease(row, r.agentId)
-        ? endAttempt(row, r.error, r.retry, r.maxAttempts, r.now)
-        : undefined,
-    );
+    return this.report(id, (row) => failChange(row, r));
   }
 
   private endLeases(

@@ -118,3 +118,54 @@ export function endAttempt(
 export function expiryReason(r: TaskRow): string {
   return `lease expired: agent ${r.agent_id ?? '?'} made no report for ${Number(r.lease_ms)} ms`;
 }
+
+/**
+ * What a report by an agent does to a task: the columns it gets, `same` for a completion sent
+ * again by the agent that made it (its reply was lost: it is answered as the first time), or
+ * undefined when the agent does not hold the lease (a conflict).
+ */
+export type ReportChange = TaskPatch | 'same' | undefined;
+
+/** Progress from the lease holder. */
+export function progressChange(
+  row: TaskRow,
+  r: { agentId: string | undefined; percent?: number; message?: string; now: number },
+): ReportChange {
+  if (!holdsLease(row, r.agentId)) return undefined;
+  return reportProgress(
+    row,
+    {
+      ...(r.percent !== undefined ? { percent: r.percent } : {}),
+      ...(r.message !== undefined ? { message: r.message } : {}),
+    },
+    r.now,
+  );
+}
+
+/** Completion by the lease holder, or the same completion again. */
+export function completeChange(
+  row: TaskRow,
+  r: { agentId: string | undefined; resultJson: string | null; now: number },
+): ReportChange {
+  if (holdsLease(row, r.agentId)) return completeTask(row, r.resultJson, r.now);
+  if (row.state === 'completed' && r.agentId !== undefined && row.agent_id === r.agentId) {
+    return 'same';
+  }
+  return undefined;
+}
+
+/** Failure reported by the lease holder. */
+export function failChange(
+  row: TaskRow,
+  r: {
+    agentId: string | undefined;
+    error: string;
+    retry: boolean;
+    maxAttempts: number;
+    now: number;
+  },
+): ReportChange {
+  return holdsLease(row, r.agentId)
+    ? endAttempt(row, r.error, r.retry, r.maxAttempts, r.now)
+    : undefined;
+}
