@@ -386,4 +386,19 @@ describe('ProcessSampler accounting', () => {
       sampler.sample(table({ 10: [stat({ pid: 10, cpuTicks: 50 })] })).get(10)!.intervalMs,
     ).toBe(0);
   });
+
+  it('samples are new every call; their pids are shared while the tree keeps its members', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100 });
+    const two = () => table({ 10: [stat({ pid: 10 }), stat({ pid: 11, ppid: 10 })] });
+    const a = sampler.sample(two()).get(10)!;
+    clock.advance(1000);
+    const b = sampler.sample(two()).get(10)!;
+    expect(b).not.toBe(a);
+    expect(b.pids).toBe(a.pids);
+    clock.advance(1000);
+    const c = sampler.sample(table({ 10: [stat({ pid: 10 }), stat({ pid: 12, ppid: 10 })] }));
+    expect(c.get(10)!.pids).toEqual([10, 12]);
+    expect(a.pids).toEqual([10, 11]); // an earlier sample is never changed
+  });
 });

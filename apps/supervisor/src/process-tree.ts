@@ -242,7 +242,8 @@ export function treePids(rootPid: number, table: ReadonlyMap<number, ProcStat>):
 export interface ProcTable {
   /**
    * Members of each root asked for, root first. A root with no process (exited and reaped)
-   * is absent. The {@link ProcStat} objects are reused: valid until the next scan.
+   * is absent. The map, its arrays and the {@link ProcStat} objects are reused: valid until
+   * the next scan (a scan every second must not make garbage per agent).
    */
   readonly trees: ReadonlyMap<number, readonly ProcStat[]>;
 }
@@ -256,6 +257,12 @@ export interface ProcessTreeScannerOptions {
    * opened and closed on every scan instead. @defaultValue 2048
    */
   maxOpenFiles?: number;
+}
+
+/** One root's members in the reused `trees` map, with how many this scan has put there. */
+interface TreeSlot {
+  readonly members: ProcStat[];
+  filled: number;
 }
 
 interface Entry {
@@ -295,7 +302,11 @@ export class ProcessTreeScanner {
   private readonly maxOpenFiles: number;
   private readonly entries = new Map<number, Entry>();
   private readonly read: Entry[] = [];
-  private roots = new Set<number>();
+  /** Root pid → the scan that last asked for it (so "is a root now" is `=== gen`). */
+  private readonly rootGens = new Map<number, number>();
+  private readonly slots = new Map<number, TreeSlot>();
+  private readonly trees = new Map<number, ProcStat[]>();
+  private readonly table: ProcTable = { trees: this.trees };
   private gen = 0;
   private openFiles = 0;
 
@@ -309,14 +320,27 @@ export class ProcessTreeScanner {
     return this.openFiles;
   }
 
-  /** Scans /proc once and returns the current tree of each of `roots`. */
-  scan(roots: Iterable<number>): ProcTable {
+  /**
+   * Scans /proc once and returns the current tree of each of `roots`. The table is reused by
+   * the next scan (see {@link ProcTable.trees}).
+   */
+  scan(roots: readonly number[]): ProcTable {
+    // Runs once a second over the whole fleet, so it stays cold for V8 a long time: loops are
+    // indexed or forEach, because for-of on an unoptimised function allocates an iterator
+    // result per step (about 50 bytes per agent per loop).
     const gen = ++this.gen;
-    const prevRoots = this.roots;
-    const rootSet = new Set(roots);
     let full = gen === 1;
-    if (!full) for (const r of rootSet) if (!prevRoots.has(r)) full = true;
-    this.roots = rootSet;
+    const rootGens = this.rootGens;
+    for (let i = 0; i < roots.length; i++) {
+      const r = roots[i]!;
+      const last = rootGens.get(r);
+      // Not asked for by the previous scan (gen - 1; gen: listed twice now): a new root.
+      if (last !== gen - 1 && last !== gen) full = true;
+      rootGens.set(r, gen);
+    }
+    rootGens.forEach((last, r) => {
+      if (last !== gen) rootGens.delete(r);
+    });
 
     let names: string[];
     try {
@@ -324,10 +348,11 @@ export class ProcessTreeScanner {
     } catch {
       names = [];
     }
+    // Filled over last scan's storage and cut to length after: `length = 0` would free it.
     const read = this.read;
-    read.length = 0;
-    for (const name of names) {
-      const pid = toPid(name);
+    let nRead = 0;
+    for (let i = 0; i < names.length; i++) {
+      const pid = toPid(names[i]!);
       if (pid === 0) continue;
       let e = this.entries.get(pid);
       if (e === undefined) {
@@ -339,46 +364,67 @@ export class ProcessTreeScanner {
       }
       e.seenGen = gen;
       e.readGen = gen;
-      if (this.readEntry(e)) read.push(e);
+      if (this.readEntry(e)) read[nRead++] = e;
       else {
         e.rootGen = gen;
         e.root = 0;
       }
     }
+    if (read.length !== nRead) read.length = nRead;
 
-    const trees = new Map<number, ProcStat[]>();
-    for (const e of read) {
+    // Members are written over last scan's arrays (`filled` counts this scan's), so a tree
+    // that did not change costs no allocation.
+    const slots = this.slots;
+    for (let i = 0; i < nRead; i++) {
+      const e = read[i]!;
       const root = this.rootOf(e, gen);
       if (root === 0) {
         if (e.fd >= 0) this.release(e);
         continue;
       }
-      const list = trees.get(root);
-      if (list === undefined) trees.set(root, [e.stat]);
-      else {
-        list.push(e.stat);
-        if (e.pid === root) {
-          list[list.length - 1] = list[0]!;
-          list[0] = e.stat;
-        }
+      let slot = slots.get(root);
+      if (slot === undefined) {
+        slot = { members: [], filled: 0 };
+        slots.set(root, slot);
+        this.trees.set(root, slot.members);
+      }
+      const list = slot.members;
+      const at = slot.filled++;
+      if (at < list.length) list[at] = e.stat;
+      else list.push(e.stat);
+      if (e.pid === root && at > 0) {
+        list[at] = list[0]!;
+        list[0] = e.stat;
       }
     }
-    // A tree whose root is gone (reaped) keeps only strays in its group: report it absent.
-    for (const [root, list] of trees) if (list[0]!.pid !== root) trees.delete(root);
+    slots.forEach((slot, root) => {
+      const list = slot.members;
+      // Nothing this scan; or a tree whose root is gone (reaped) keeps only strays in its
+      // group: report it absent.
+      if (slot.filled === 0 || list[0]!.pid !== root) {
+        slots.delete(root);
+        this.trees.delete(root);
+        return;
+      }
+      if (list.length !== slot.filled) list.length = slot.filled;
+      slot.filled = 0;
+    });
 
-    for (const [pid, e] of this.entries) {
-      if (e.seenGen === gen) continue;
+    this.entries.forEach((e, pid) => {
+      if (e.seenGen === gen) return;
       if (e.fd >= 0) this.release(e);
       this.entries.delete(pid);
-    }
-    return { trees };
+    });
+    return this.table;
   }
 
   /** Closes every stat file held open. The scanner stays usable (the next scan reopens). */
   close(): void {
     for (const e of this.entries.values()) if (e.fd >= 0) this.release(e);
     this.entries.clear();
-    this.roots = new Set();
+    this.rootGens.clear();
+    this.slots.clear();
+    this.trees.clear();
     this.gen = 0;
   }
 
@@ -414,8 +460,9 @@ export class ProcessTreeScanner {
     e.root = 0; // guards against a parent cycle while this resolves
     const s = e.stat;
     let root = 0;
-    if (this.roots.has(e.pid)) root = e.pid;
-    else if (s.pgid !== e.pid && this.roots.has(s.pgid)) root = s.pgid;
+    const roots = this.rootGens;
+    if (roots.get(e.pid) === gen) root = e.pid;
+    else if (s.pgid !== e.pid && roots.get(s.pgid) === gen) root = s.pgid;
     else {
       const parent = this.entries.get(s.ppid);
       // A parent not read in this scan is a known outsider, so its children are too.
@@ -437,8 +484,11 @@ export interface ProcessSample {
   cpuPercent: number;
   /** Resident set size summed over the tree's processes, in bytes. */
   rssBytes: number;
-  /** The tree's pids, root first. */
-  pids: number[];
+  /**
+   * The tree's pids, root first. Shared with earlier samples while the tree keeps the same
+   * members (most samples of an idle agent): read it, do not change it.
+   */
+  readonly pids: readonly number[];
   /** Length of the interval `cpuPercent` covers, in ms; 0 on a root's first sample. */
   intervalMs: number;
 }
@@ -470,7 +520,7 @@ interface RootState {
   first: boolean;
   ticks: number;
   rssPages: number;
-  pids: number[];
+  pids: readonly number[];
 }
 
 /**
@@ -491,6 +541,7 @@ export class ProcessSampler {
   private readonly pageSize: number;
   private readonly procs = new Map<number, PidRecord>();
   private readonly rootStates = new Map<number, RootState>();
+  private readonly out = new Map<number, ProcessSample>();
   private gen = 0;
 
   constructor(options: ProcessSamplerOptions) {
@@ -499,11 +550,15 @@ export class ProcessSampler {
     this.pageSize = options.pageSize ?? systemPageSize();
   }
 
-  /** One sample per tree in `table`. Roots absent from `table` are forgotten. */
-  sample(table: ProcTable): Map<number, ProcessSample> {
+  /**
+   * One sample per tree in `table`. Roots absent from `table` are forgotten. The map is
+   * reused by the next call; the samples in it are new every call, so they may be kept.
+   */
+  sample(table: ProcTable): ReadonlyMap<number, ProcessSample> {
+    // Loops are forEach or indexed, as in ProcessTreeScanner.scan: no garbage per agent.
     const now = this.clock.now();
     const gen = ++this.gen;
-    for (const [root, members] of table.trees) {
+    table.trees.forEach((members, root) => {
       let rs = this.rootStates.get(root);
       const first = rs === undefined;
       if (rs === undefined) {
@@ -514,10 +569,11 @@ export class ProcessSampler {
       rs.first = first;
       rs.ticks = 0;
       rs.rssPages = 0;
-      rs.pids = new Array<number>(members.length);
+      // Earlier samples hold the old array: a changed tree gets a new one, never an edit.
+      let samePids = rs.pids.length === members.length;
       for (let i = 0; i < members.length; i++) {
         const p = members[i]!;
-        rs.pids[i] = p.pid;
+        if (samePids && rs.pids[i] !== p.pid) samePids = false;
         rs.rssPages += p.rssPages;
         let rec = this.procs.get(p.pid);
         if (rec !== undefined && rec.start === p.startTicks && rec.root === root) {
@@ -539,26 +595,28 @@ export class ProcessSampler {
         rec.ppid = p.ppid;
         rec.gen = gen;
       }
-    }
+      if (!samePids) rs.pids = members.map((p) => p.pid);
+    });
 
-    for (const [pid, rec] of this.procs) {
-      if (rec.gen === gen) continue;
+    this.procs.forEach((rec, pid) => {
+      if (rec.gen === gen) return;
       this.procs.delete(pid);
       const rs = this.rootStates.get(rec.root);
-      if (rs === undefined || rs.gen !== gen) continue;
+      if (rs === undefined || rs.gen !== gen) return;
       const parent = this.procs.get(rec.ppid);
       const total = rec.cpu + rec.child;
       if (parent && parent.gen === gen && parent.root === rec.root && parent.childDelta >= total) {
         parent.childDelta -= total;
         rs.ticks -= total;
       }
-    }
+    });
 
-    const out = new Map<number, ProcessSample>();
-    for (const [root, rs] of this.rootStates) {
+    const out = this.out;
+    this.rootStates.forEach((rs, root) => {
       if (rs.gen !== gen) {
         this.rootStates.delete(root);
-        continue;
+        out.delete(root);
+        return;
       }
       const intervalMs = rs.first ? 0 : now - rs.lastTs;
       const cpuPercent =
@@ -571,7 +629,7 @@ export class ProcessSampler {
         intervalMs,
       });
       rs.lastTs = now;
-    }
+    });
     return out;
   }
 }
