@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AgentHealth } from './agent-health.js';
 import type { AgentHealthOptions } from './agent-health.js';
-import { MB } from './health-check.js';
+import { MB, type HealthCheck } from './health-check.js';
 import { HeartbeatCheck } from './heartbeat-check.js';
 import type { ProbeFetch } from './http-probe-check.js';
 import { ResourceCheck } from './resource-check.js';
@@ -251,5 +251,50 @@ describe('AgentHealth', () => {
     expect(health.checks.map((c) => c.check)).toEqual(['heartbeat']);
     expect(health.evaluate(29_999).unresponsive).toBe(false);
     expect(health.evaluate(30_000).unresponsive).toBe(true);
+  });
+
+  it('builds no new result or verdict while nothing moves, and a fresh reason when a check moves', () => {
+    let evaluations = 0;
+    let h: 'healthy' | 'warning' = 'healthy';
+    const check: HealthCheck = {
+      check: 'cpu',
+      reset: () => undefined,
+      healthAt: () => h,
+      evaluate: () => ({ check: 'cpu', health: h, reason: `${h} #${++evaluations}` }),
+    };
+    const health = new AgentHealth([
+      check,
+      new TaskProgressCheck({ check: 'task_stale', limitMs: 180_000 }),
+    ]);
+    const first = health.evaluate(0);
+    expect(evaluations).toBe(1);
+    for (let t = 1_000; t <= 5_000; t += 1_000) expect(health.evaluate(t)).toBe(first);
+    expect(evaluations).toBe(1);
+    h = 'warning';
+    const moved = health.evaluate(6_000);
+    expect(moved.changes).toEqual([
+      { check: 'cpu', health: 'warning', previous: 'healthy', reason: 'warning #2' },
+    ]);
+    // The next one reports no change again, and keeps the warning's result.
+    const after = health.evaluate(7_000);
+    expect(after.changes).toEqual([]);
+    expect(after.results[0]).toBe(moved.results[0]);
+    expect(health.evaluate(8_000)).toBe(after);
+    expect(evaluations).toBe(2);
+    // A restart (reset) forgets the kept result: the next evaluation judges afresh.
+    health.reset(9_000);
+    health.evaluate(9_000);
+    expect(evaluations).toBe(3);
+  });
+
+  it('a task that becomes hung after another one is named, though the check stays critical', () => {
+    const health = new AgentHealth([
+      new TaskProgressCheck({ check: 'task_stale', limitMs: 1_000 }),
+    ]);
+    health.taskStarted('a', 0);
+    expect(health.evaluate(1_000).hung?.taskId).toBe('a');
+    health.taskStarted('b', 500);
+    health.taskEnded('a');
+    expect(health.evaluate(1_500).hung?.taskId).toBe('b');
   });
 });

@@ -31,14 +31,22 @@ export interface HungTask {
   reason: string;
 }
 
-/** The outcome of one {@link AgentHealth.evaluate}. */
+/**
+ * The outcome of one {@link AgentHealth.evaluate}. Shared, not copied: an evaluation in which
+ * nothing moved returns the previous verdict itself, so treat it as read-only.
+ */
 export interface AgentHealthVerdict {
   /** Worst of the checks (healthy < warning < critical); `unknown` only if every check is. */
   health: Health;
-  /** Every check's current result, in the order the checks were given. */
-  results: CheckResult[];
+  /**
+   * Every check's current result, in the order the checks were given. A check with
+   * {@link HealthCheck.healthAt} keeps the result it built when its health last moved (its
+   * reason tells the numbers of that moment) until it moves again; `changes` and `hung`
+   * always carry reasons of this evaluation.
+   */
+  results: readonly CheckResult[];
   /** Checks whose health moved since the previous evaluation; publish each as `health_changed`. */
-  changes: HealthChange[];
+  changes: readonly HealthChange[];
   /** Set while a task is hung. */
   hung: HungTask | undefined;
   /** The heartbeat check says unresponsive: set the agent's status to `unresponsive`. */
@@ -88,8 +96,12 @@ export interface AgentHealthDeps {
 
 const ATTENTION: ReadonlySet<Health> = new Set(['warning', 'critical']);
 
+const NO_CHANGES: readonly HealthChange[] = Object.freeze([]);
+
 interface Tracked {
   check: HealthCheck;
+  /** Its latest result; undefined before the first evaluation and after a reset. */
+  result: CheckResult | undefined;
   previous: Health;
   /** A transition was published; from then on every move is. */
   announced: boolean;
@@ -120,7 +132,12 @@ export class AgentHealth {
       if (names.has(c.check)) throw new RangeError(`two health checks named ${c.check}`);
       names.add(c.check);
     }
-    this.tracked = checks.map((check) => ({ check, previous: 'unknown', announced: false }));
+    this.tracked = checks.map((check) => ({
+      check,
+      result: undefined,
+      previous: 'unknown',
+      announced: false,
+    }));
   }
 
   /** Builds the checks an agent's settings ask for (see {@link AgentHealthOptions}). */
@@ -207,38 +224,59 @@ export class AgentHealth {
    * was last reported is kept, so the next evaluation reports the moves away from it.
    */
   reset(now: number): void {
-    for (const { check } of this.tracked) check.reset(now);
+    for (const t of this.tracked) {
+      t.check.reset(now);
+      t.result = undefined; // its reason spoke of the old process
+    }
   }
 
-  /** Judges every check at `now`; see {@link AgentHealthVerdict}. */
+  /**
+   * Judges every check at `now`; see {@link AgentHealthVerdict}. Run every second for every
+   * agent, so it builds nothing that did not change: a check whose health is the same as
+   * last time keeps its result (when it can tell cheaply, {@link HealthCheck.healthAt}), and
+   * when no result moved at all the previous verdict is returned as it is.
+   */
   evaluate(now: number): AgentHealthVerdict {
-    const results: CheckResult[] = [];
-    const changes: HealthChange[] = [];
+    const last = this.lastVerdict;
+    let moved = last === undefined;
+    let changes: HealthChange[] | undefined;
     let health: Health = 'unknown';
-    for (const t of this.tracked) {
-      const r = t.check.evaluate(now);
-      results.push(r);
+    const tracked = this.tracked;
+    for (let i = 0; i < tracked.length; i++) {
+      const t = tracked[i]!;
+      const prev = t.result;
+      // A kept result has the health last seen (`previous`), so it is never a change and its
+      // reason is never published.
+      const r =
+        prev !== undefined && t.check.healthAt?.(now) === prev.health
+          ? prev
+          : t.check.evaluate(now);
+      if (r !== prev) {
+        t.result = r;
+        moved = true;
+      }
       health = worstHealth(health, r.health);
       if (r.health === t.previous) continue;
       if (t.announced || ATTENTION.has(r.health)) {
-        changes.push({ check: r.check, health: r.health, previous: t.previous, reason: r.reason });
+        (changes ??= []).push({
+          check: r.check,
+          health: r.health,
+          previous: t.previous,
+          reason: r.reason,
+        });
         t.announced = true;
       }
       t.previous = r.health;
     }
-    const stuck =
-      results.find((r) => r.check === 'task_stale' && r.health === 'critical') ??
-      results.find((r) => r.check === 'task_duration' && r.health === 'critical');
-    const hung: HungTask | undefined =
-      stuck && stuck.taskId !== undefined
-        ? {
-            taskId: stuck.taskId,
-            check: stuck.check as 'task_stale' | 'task_duration',
-            reason: stuck.reason,
-          }
-        : undefined;
-    const unresponsive = results.some((r) => r.check === 'heartbeat' && ATTENTION.has(r.health));
-    this.lastVerdict = { health, results, changes, hung, unresponsive };
+    if (!moved && last!.changes.length === 0) return last!;
+    const results = moved ? tracked.map((t) => t.result!) : last!.results;
+    this.lastVerdict = {
+      health,
+      results,
+      changes: changes ?? NO_CHANGES,
+      hung: hungTask(results),
+      unresponsive: results.some((r) => r.check === 'heartbeat' && ATTENTION.has(r.health)),
+    };
     return this.lastVerdict;
   }
 
@@ -256,4 +294,17 @@ export class AgentHealth {
   health(): Health {
     return this.lastVerdict?.health ?? 'unknown';
   }
+}
+
+/** The hung task in `results`: a stale task before one over its duration (a deadlock first). */
+function hungTask(results: readonly CheckResult[]): HungTask | undefined {
+  const stuck =
+    results.find((r) => r.check === 'task_stale' && r.health === 'critical') ??
+    results.find((r) => r.check === 'task_duration' && r.health === 'critical');
+  if (stuck === undefined || stuck.taskId === undefined) return undefined;
+  return {
+    taskId: stuck.taskId,
+    check: stuck.check as 'task_stale' | 'task_duration',
+    reason: stuck.reason,
+  };
 }

@@ -72,6 +72,15 @@ export interface HealthCheck {
   reset(now: number): void;
   /** The verdict at `now`. Never throws; cheap enough to call every sampling interval. */
   evaluate(now: number): CheckResult;
+  /**
+   * The health {@link evaluate} would give at `now`, without building its reason. Optional:
+   * for a check whose reason costs more than its verdict (durations and sizes formatted every
+   * second), so that {@link AgentHealth} can keep the check's previous result while its
+   * health stays put. Only for checks whose result means the same while the health does (so
+   * not for the task checks, whose result also names the task). Never throws; must agree
+   * with `evaluate`.
+   */
+  healthAt?(now: number): Health;
 }
 
 /** Bytes in the `MB` of the config keys (`max_memory_mb`, `min_growth_mb`): 2^20, as `ps` and top count. */

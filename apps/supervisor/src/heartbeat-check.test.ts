@@ -120,4 +120,19 @@ describe('HeartbeatCheck armed on the first sign of life', () => {
     check.reset(4_000_000);
     expect(check.evaluate(4_030_000).health).toBe('warning');
   });
+
+  it('healthAt agrees with evaluate at every moment, armed or not', () => {
+    const check = new HeartbeatCheck({
+      timeoutMs: 10_000,
+      maxFailures: 2,
+      since: 0,
+      armOnFirstSeen: true,
+    });
+    const at = (t: number) => expect(check.healthAt(t)).toBe(check.evaluate(t).health);
+    for (const t of [0, 50_000]) at(t);
+    check.seen(60_000);
+    for (const t of [60_000, 69_999, 70_000, 79_999, 80_000, 95_000]) at(t);
+    check.reset(100_000);
+    for (const t of [100_000, 119_999, 120_000]) at(t);
+  });
 });

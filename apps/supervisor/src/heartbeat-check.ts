@@ -1,3 +1,4 @@
+import type { Health } from '@warden/protocol';
 import { formatDuration } from './health-check.js';
 import type { CheckResult, HealthCheck } from './health-check.js';
 
@@ -65,6 +66,12 @@ export class HeartbeatCheck implements HealthCheck {
   /** Whether the agent is unresponsive at `now` (the `unresponsive` status of SPEC §9). */
   isUnresponsive(now: number): boolean {
     return this.misses(now) >= this.maxFailures;
+  }
+
+  /** `evaluate(now).health` without its reason (see {@link HealthCheck.healthAt}). */
+  healthAt(now: number): Health {
+    if (this.armOnFirstSeen && !this.everSeen) return 'unknown';
+    return this.misses(now) >= this.maxFailures ? 'warning' : 'healthy';
   }
 
   evaluate(now: number): CheckResult {

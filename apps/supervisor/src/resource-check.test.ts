@@ -115,4 +115,24 @@ describe('ResourceCheck (memory)', () => {
       RangeError,
     );
   });
+
+  it('healthAt agrees with evaluate, before any sample, under, over and sustained over the limit', () => {
+    for (const check of [
+      new ResourceCheck({ check: 'cpu', maxCpuPercent: 80, forMs: 10_000 }),
+      new ResourceCheck({ check: 'memory', maxMemoryMb: 100, forMs: 10_000 }),
+    ]) {
+      const agree = () => expect(check.healthAt(T0)).toBe(check.evaluate(T0).health);
+      agree();
+      for (const [t, v] of [
+        [0, 10],
+        [5_000, 200],
+        [14_999, 200],
+        [15_000, 200],
+        [20_000, 10],
+      ] as const) {
+        check.sample({ ts: T0 + t, cpuPercent: v, rssBytes: v * MB });
+        agree();
+      }
+    }
+  });
 });

@@ -66,6 +66,14 @@ export class ResourceCheck implements HealthCheck {
     this.overSince = undefined;
   }
 
+  /** `evaluate().health` without its reason (see {@link HealthCheck.healthAt}). */
+  healthAt(_now: number): Health {
+    if (!this.last) return 'unknown';
+    if (this.overSince === undefined || this.last.ts - this.overSince < this.forMs)
+      return 'healthy';
+    return this.check === 'cpu' ? 'warning' : 'critical';
+  }
+
   evaluate(_now: number): CheckResult {
     const last = this.last;
     if (!last) return { check: this.check, health: 'unknown', reason: 'no resource sample yet' };

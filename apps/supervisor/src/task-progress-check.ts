@@ -37,11 +37,14 @@ export class TaskProgressCheck implements HealthCheck {
   readonly check: 'task_duration' | 'task_stale';
   private readonly limitMs: number;
   private readonly tasks = new Map<string, RunningTask>();
+  /** The verdict while no task runs (most of the time), made once. */
+  private readonly idle: CheckResult;
 
   constructor(options: TaskProgressCheckOptions) {
     if (!(options.limitMs > 0)) throw new RangeError(`${options.check} limitMs must be > 0`);
     this.check = options.check;
     this.limitMs = options.limitMs;
+    this.idle = Object.freeze({ check: this.check, health: 'healthy', reason: 'no task running' });
   }
 
   /** Starts (or, for a reused id, restarts) tracking `taskId` at `ts`. */
@@ -74,6 +77,7 @@ export class TaskProgressCheck implements HealthCheck {
   }
 
   evaluate(now: number): CheckResult {
+    if (this.tasks.size === 0) return this.idle;
     let worstId: string | undefined;
     let worstAge = -Infinity;
     for (const [id, task] of this.tasks) {
@@ -83,8 +87,7 @@ export class TaskProgressCheck implements HealthCheck {
         worstId = id;
       }
     }
-    if (worstId === undefined)
-      return { check: this.check, health: 'healthy', reason: 'no task running' };
+    if (worstId === undefined) return this.idle;
     const age = formatDuration(Math.max(0, worstAge));
     const limit = formatDuration(this.limitMs);
     const hung = worstAge >= this.limitMs;
