@@ -489,7 +489,11 @@ export async function startWarden(
   const fd = openSync(logFile, 'a');
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('WARDEN_')) delete env[k];
-  const nodeArgs = [...(opts.nodeArgs ?? [])];
+  // BENCH_SERVER_NODE_ARGS adds flags to the server under test, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = [
+    ...(opts.nodeArgs ?? []),
+    ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+  ];
   if (opts.inspect) nodeArgs.push('--inspect=127.0.0.1:0');
   const child = track(
     spawn(
