@@ -5,6 +5,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from './clock.js';
 import {
+  LISTING_EVERY,
+  MAX_PROBED_PIDS,
   ProcessSampler,
   ProcessTreeScanner,
   parseProcStat,
@@ -225,6 +227,99 @@ describe('ProcessTreeScanner', () => {
     expect(s.openFileCount).toBe(3);
     s.scan([]);
     expect(s.openFileCount).toBe(0);
+  });
+});
+
+/**
+ * A procfs stand-in in a temp dir: `loadavg` and `<pid>/stat` files. Enough to show which
+ * pids a scan reads without a listing (a removed file would still read through an open fd,
+ * so processes only ever appear here).
+ */
+function fakeProc() {
+  const dir = tempDir();
+  const proc = {
+    dir,
+    lastPid(pid: number) {
+      fs.writeFileSync(path.join(dir, 'loadavg'), `0.00 0.01 0.05 1/123 ${pid}\n`);
+    },
+    process(pid: number, ppid: number, pgid: number, thread = false) {
+      fs.mkdirSync(path.join(dir, String(pid)), { recursive: true });
+      // Field 38, exit_signal, is -1 for a thread and SIGCHLD (17) for a process.
+      fs.writeFileSync(
+        path.join(dir, String(pid), 'stat'),
+        `${pid} (x) S ${ppid} ${pgid} ${pgid} 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 5000 1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 ${thread ? -1 : 17} 0 0 0 0 0 0\n`,
+      );
+    },
+  };
+  return proc;
+}
+
+describe('ProcessTreeScanner without listing /proc', () => {
+  const pidsOf = (t: ProcTable, root: number) => t.trees.get(root)?.map((p) => p.pid);
+  const sorted = (pids: number[] | undefined) => pids?.sort((a, b) => a - b);
+
+  it('reads the pids handed out since the last scan, skipping thread ids; older unknown pids wait for a listing', () => {
+    const proc = fakeProc();
+    proc.process(1000, 1, 1000);
+    proc.lastPid(1000);
+    const s = new ProcessTreeScanner({ procDir: proc.dir });
+    scanners.push(s);
+    expect(pidsOf(s.scan([1000]), 1000)).toEqual([1000]);
+    // Born since: a child (pid 1001) and its thread (1002). And 990, an old child no probe
+    // reaches (a real /proc cannot have one: it was listed when the root was new).
+    proc.process(1001, 1000, 1000);
+    proc.process(1002, 1000, 1000, true);
+    proc.process(990, 1000, 1000);
+    proc.lastPid(1002);
+    expect(pidsOf(s.scan([1000]), 1000)).toEqual([1000, 1001]);
+    // Too many pids handed out to probe them one by one: the scan lists /proc (which, unlike
+    // this stand-in, never lists a thread).
+    fs.rmSync(path.join(proc.dir, '1002'), { recursive: true });
+    proc.lastPid(1002 + MAX_PROBED_PIDS + 1);
+    expect(sorted(pidsOf(s.scan([1000]), 1000))).toEqual([990, 1000, 1001]);
+  });
+
+  it('lists /proc when the pid counter wrapped, and every LISTING_EVERY scans whatever it says', () => {
+    const proc = fakeProc();
+    proc.process(1000, 1, 1000);
+    proc.lastPid(5000);
+    const s = new ProcessTreeScanner({ procDir: proc.dir });
+    scanners.push(s);
+    s.scan([1000]);
+    proc.process(990, 1000, 1000);
+    expect(pidsOf(s.scan([1000]), 1000)).toEqual([1000]);
+    proc.lastPid(300); // wrapped past pid_max
+    expect(sorted(pidsOf(s.scan([1000]), 1000))).toEqual([990, 1000]);
+    proc.process(980, 1000, 1000);
+    let scans = 0;
+    while (pidsOf(s.scan([1000]), 1000)!.length < 3) scans++;
+    expect(scans).toBe(LISTING_EVERY - 1);
+  });
+
+  it('lists /proc on every scan when loadavg cannot be read', () => {
+    const proc = fakeProc();
+    proc.process(1000, 1, 1000);
+    const s = new ProcessTreeScanner({ procDir: proc.dir });
+    scanners.push(s);
+    s.scan([1000]);
+    proc.process(990, 1000, 1000);
+    expect(sorted(pidsOf(s.scan([1000]), 1000))).toEqual([990, 1000]);
+  });
+
+  it('counts a real multi-threaded child once, not once per thread', async () => {
+    // Node runs several threads; its thread ids are handed out right after its pid.
+    const root = startShell(`${q(process.execPath)} -e 'setInterval(()=>{},1000)' & wait`);
+    const s = scanner();
+    s.scan([root]);
+    const tree = await until('node child with its threads', () => {
+      const t = s.scan([root]).trees.get(root);
+      const child = t?.find((p) => p.pid !== root);
+      if (!child) return undefined;
+      const threads = fs.readdirSync(`/proc/${child.pid}/task`).length;
+      return threads > 1 ? t!.map((p) => p.pid) : undefined;
+    });
+    expect(tree).toHaveLength(2);
+    expect(new Set(tree).size).toBe(2);
   });
 });
 
