@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -220,11 +220,38 @@ describe('ProcessTreeScanner', () => {
     await until('the root to go', () => !s.scan([root]).trees.has(root));
   });
 
-  it('keeps one stat file open per member only, and closes them when a root is dropped', async () => {
+  it('a member whose run time did not move is served from its last read; once it runs its figures are read again', async () => {
+    const fifo = path.join(tempDir(), 'go');
+    execFileSync('mkfifo', [fifo]);
+    // One single-threaded process: idle in open(2) until the test writes, then busy, then
+    // asleep again as the same pid.
+    const root = startShell(
+      `read x < ${q(fifo)}; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; exec sleep 30`,
+    );
+    const s = scanner();
+    await until('its schedstat open', () => {
+      s.scan([root]);
+      return s.openFileCount === 2;
+    });
+    for (let i = 0; i < 3; i++) s.scan([root]);
+    const idle = s.scan([root]).trees.get(root)![0]!.cpuTicks;
+    fs.writeFileSync(fifo, 'go\n');
+    await until('the busy loop to end', () =>
+      fs.readFileSync(`/proc/${root}/cmdline`, 'utf8').startsWith('sleep'),
+    );
+    const fresh = readProcStat(root)!;
+    const scanned = s.scan([root]).trees.get(root)![0]!;
+    expect(fresh.cpuTicks).toBeGreaterThan(idle);
+    expect(scanned).toEqual(fresh);
+  });
+
+  it('keeps a stat file open per member, and a schedstat beside it once it is known as one; closes them when a root is dropped', async () => {
     const root = startShell('sleep 30 & sleep 30 & wait');
     const s = scanner();
     await until('three', () => s.scan([root]).trees.get(root)?.length === 3);
-    expect(s.openFileCount).toBe(3);
+    s.scan([root]);
+    // sh and two sleeps, each single-threaded.
+    expect(s.openFileCount).toBe(6);
     s.scan([]);
     expect(s.openFileCount).toBe(0);
   });

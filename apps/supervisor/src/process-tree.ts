@@ -145,6 +145,23 @@ function isThreadStat(buf: Uint8Array, len: number): boolean {
   return cursor >= 0 && nextInt(buf, len) === -1;
 }
 
+/** Field 20 of a stat text, `num_threads`; 0 if it cannot be read. */
+function threadCount(buf: Uint8Array, len: number): number {
+  let close = len - 1;
+  while (close > 0 && buf[close] !== 0x29) close--;
+  cursor = close + 2; // field 3
+  skipFields(buf, len, 17); // 3 state … 19 nice
+  const n = cursor >= 0 ? nextInt(buf, len) : 0;
+  return cursor >= 0 ? n : 0;
+}
+
+/** The first field of `/proc/[pid]/schedstat`: ns the task has run; -1 if unreadable. */
+function parseRuntime(buf: Uint8Array, len: number): number {
+  cursor = 0;
+  const v = nextInt(buf, len);
+  return cursor < 0 ? -1 : v;
+}
+
 /** The last field of `/proc/loadavg` ("0.10 0.83 1.47 1/1393 6143"): the pid handed out last. */
 function parseLastPid(buf: Uint8Array, len: number): number {
   let end = len;
@@ -278,8 +295,9 @@ export interface ProcessTreeScannerOptions {
   /** Where procfs is mounted. @defaultValue `'/proc'` */
   procDir?: string;
   /**
-   * Most stat files kept open between scans (one per tree member); members beyond it are
-   * opened and closed on every scan instead. @defaultValue 2048
+   * Most files kept open between scans (a stat file per tree member, and a schedstat file
+   * beside it for a single-threaded one); members beyond it are opened and closed on every
+   * scan instead. @defaultValue 2048
    */
   maxOpenFiles?: number;
 }
@@ -292,6 +310,13 @@ export const MAX_PROBED_PIDS = 256;
 
 /** A scan lists /proc at least this often, whatever the pid counter says. */
 export const LISTING_EVERY = 60;
+
+/**
+ * A member whose run time did not move has its stat re-read at least every this many scans
+ * all the same: the few fields that change while a process sleeps (RSS the kernel reclaims,
+ * the parent after reparenting) are then at most this many samples old.
+ */
+export const STAT_REFRESH_EVERY = 10;
 
 /** One root's members in the reused `trees` map, with how many this scan has put there. */
 interface TreeSlot {
@@ -312,10 +337,30 @@ interface Entry {
   rootGen: number;
   /** Root whose tree it belongs to, 0 for none. */
   root: number;
+  /** `schedstat` file kept open beside `fd` for a single-threaded member, or -1. */
+  schedFd: number;
+  /** Its run time (ns) read just before the last stat read; -1 unknown. */
+  runtime: number;
+  /** `num_threads` at the last stat read. */
+  threads: number;
+  /** Scans since the stat was last read (the schedstat said nothing ran). */
+  skipped: number;
 }
 
 function newEntry(pid: number): Entry {
-  return { pid, stat: {} as ProcStat, fd: -1, seenGen: 0, readGen: 0, rootGen: 0, root: 0 };
+  return {
+    pid,
+    stat: {} as ProcStat,
+    fd: -1,
+    seenGen: 0,
+    readGen: 0,
+    rootGen: 0,
+    root: 0,
+    schedFd: -1,
+    runtime: -1,
+    threads: 0,
+    skipped: 0,
+  };
 }
 
 /**
@@ -343,6 +388,13 @@ function newEntry(pid: number): Entry {
  * Every {@link LISTING_EVERY}th scan lists /proc anyway, so a /proc of another pid
  * namespace than the supervisor's (where the counter speaks of other pids) is wrong for at
  * most that long.
+ *
+ * A member's stat is the next dearest read (the kernel formats 52 fields and sums the
+ * threads' times: about twice a `schedstat`). A single-threaded process whose run time
+ * (`/proc/[pid]/schedstat`, read before its stat) has not moved has not run, so its CPU
+ * times, children's times, state and group are as last read, and the stat is not read again
+ * (but at least every {@link STAT_REFRESH_EVERY} scans, for what changes without it running).
+ * An idle fleet then costs one small read per agent per scan.
  *
  * Not safe to share between concurrent callers (it is synchronous; there are none).
  */
@@ -372,7 +424,10 @@ export class ProcessTreeScanner {
     this.maxOpenFiles = options.maxOpenFiles ?? 2048;
   }
 
-  /** Stat files held open now (one per member, up to `maxOpenFiles`). */
+  /**
+   * Files held open now: one stat file per member, and a schedstat file beside it for a
+   * single-threaded one (up to `maxOpenFiles` in all).
+   */
   get openFileCount(): number {
     return this.openFiles;
   }
@@ -565,6 +620,45 @@ export class ProcessTreeScanner {
     closeQuietly(e.fd);
     e.fd = -1;
     this.openFiles--;
+    if (e.schedFd >= 0) {
+      closeQuietly(e.schedFd);
+      e.schedFd = -1;
+      this.openFiles--;
+    }
+    e.runtime = -1;
+  }
+
+  /**
+   * For a member read through its open files: true when its schedstat says it has not run
+   * since its stat was read (so `e.stat` is still right); else notes the run time, read
+   * before the stat is, and false.
+   */
+  private unchanged(e: Entry): boolean {
+    const n = preadStat(e.schedFd);
+    const runtime = n > 0 ? parseRuntime(statBuf, n) : -1;
+    // 0: a kernel that does not count run time (a process that exists has run).
+    if (runtime > 0 && runtime === e.runtime && e.threads === 1) {
+      if (++e.skipped < STAT_REFRESH_EVERY) return true;
+    }
+    e.runtime = runtime;
+    return false;
+  }
+
+  /**
+   * After a stat read kept open: notes its threads and, once it is read as a member (through
+   * its open file, so not an outsider met in a listing), opens its schedstat.
+   */
+  private afterStatRead(e: Entry, len: number, member: boolean): void {
+    e.skipped = 0;
+    e.threads = threadCount(statBuf, len);
+    if (!member || e.threads !== 1 || e.schedFd >= 0 || this.openFiles >= this.maxOpenFiles) return;
+    try {
+      e.schedFd = fs.openSync(`${this.procDir}/${e.pid}/schedstat`, 'r');
+      this.openFiles++;
+    } catch {
+      return; // no schedstat (an old kernel): its stat is read every scan
+    }
+    e.runtime = -1; // read after the stat, so it cannot vouch for it: the next scan reads both
   }
 
   /**
@@ -573,8 +667,13 @@ export class ProcessTreeScanner {
    */
   private readEntry(e: Entry): boolean {
     if (e.fd >= 0) {
+      // Only members have files open, and candidate pids (which need the text) have none.
+      if (e.schedFd >= 0 && this.unchanged(e)) return true;
       const n = (this.lastLength = preadStat(e.fd));
-      if (n > 0 && parseProcStat(statBuf, n, e.stat)) return true;
+      if (n > 0 && parseProcStat(statBuf, n, e.stat)) {
+        this.afterStatRead(e, n, true);
+        return true;
+      }
       // ESRCH: that process died. The pid may already name a new one: read it by path.
       this.release(e);
     }
@@ -586,6 +685,7 @@ export class ProcessTreeScanner {
     if (ok && this.openFiles < this.maxOpenFiles) {
       e.fd = fd;
       this.openFiles++;
+      this.afterStatRead(e, n, false);
     } else closeQuietly(fd);
     return ok;
   }
