@@ -234,6 +234,7 @@ export class Supervisor {
       if (!config) {
         result.removed.push(id);
         this.agentsById.delete(id);
+        this.targetList = undefined;
         await agent.close();
         continue;
       }
@@ -243,6 +244,7 @@ export class Supervisor {
       }
       result.changed.push(id);
       this.agentsById.delete(id);
+      this.targetList = undefined;
       const saved = agent instanceof ProcessAgent ? agent.snapshot() : undefined;
       await agent.close();
       const fresh = this.add(config);
@@ -304,6 +306,7 @@ export class Supervisor {
       if (saved !== undefined) agent.restore(saved);
     }
     this.agentsById.set(config.id, agent);
+    this.targetList = undefined;
     return agent;
   }
 
@@ -334,25 +337,19 @@ export class Supervisor {
     if (initial && wanted) agent.start('config');
   }
 
-  /** One target per agent, made once (a pass every second must not allocate per agent). */
-  private readonly targetCache = new Map<Agent, MonitorTarget>();
-  private targetList: MonitorTarget[] = [];
-  private targetsFor = new Map<string, Agent>();
+  /**
+   * One target per agent, made once (a pass every second must not allocate per agent); the
+   * list is dropped whenever the agent list changes (add, reload) and made again on the next
+   * pass.
+   */
+  private readonly targetOf = new WeakMap<Agent, MonitorTarget>();
+  private targetList: MonitorTarget[] | undefined;
 
   private targets(): readonly MonitorTarget[] {
-    // Rebuilt only when the agent list changed (a reload).
-    let same = this.targetsFor.size === this.agentsById.size;
-    if (same)
-      for (const [id, a] of this.agentsById)
-        if (this.targetsFor.get(id) !== a) {
-          same = false;
-          break;
-        }
-    if (same) return this.targetList;
-    this.targetsFor = new Map(this.agentsById);
+    if (this.targetList) return this.targetList;
     const list: MonitorTarget[] = [];
     for (const agent of this.agentsById.values()) {
-      let t = this.targetCache.get(agent);
+      let t = this.targetOf.get(agent);
       if (!t) {
         t = {
           id: agent.id,
@@ -360,12 +357,10 @@ export class Supervisor {
           health: (): Health => agent.summary().health,
           check: () => this.check(agent),
         };
-        this.targetCache.set(agent, t);
+        this.targetOf.set(agent, t);
       }
       list.push(t);
     }
-    for (const a of this.targetCache.keys())
-      if (this.targetsFor.get(a.id) !== a) this.targetCache.delete(a);
     this.targetList = list;
     return list;
   }
