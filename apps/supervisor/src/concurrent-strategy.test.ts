@@ -6,19 +6,6 @@ import { ManualClock } from './test-support/manual-clock.js';
 
 const T0 = 1_760_000_000_000;
 
-/** Moves the clock one due timer at a time, letting promises settle after each. */
-async function runFor(clock: ManualClock, ms: number): Promise<void> {
-  const end = clock.now() + ms;
-  for (;;) {
-    await new Promise((r) => setImmediate(r));
-    const next = clock.pending()[0];
-    if (next === undefined || clock.now() + next > end) break;
-    clock.advance(next);
-  }
-  clock.advance(end - clock.now());
-  await new Promise((r) => setImmediate(r));
-}
-
 /**
  * Targets whose checks stay in flight until the test settles them, counting how many run at
  * once; `starts` logs `at id`.
@@ -68,11 +55,11 @@ function deferredFleet(clock: ManualClock, ids: string[]) {
       ),
     settle: async (id: string) => {
       take(id).resolve();
-      await runFor(clock, 0);
+      await clock.runFor(0);
     },
     fail: async (id: string, message: string) => {
       take(id).reject(new Error(message));
-      await runFor(clock, 0);
+      await clock.runFor(0);
     },
     get maxInFlight() {
       return maxInFlight;
@@ -95,10 +82,10 @@ describe('ConcurrentStrategy', () => {
       checkTimeoutMs: 10_000,
     });
     s.start(() => f.targets);
-    await runFor(clock, 0);
+    await clock.runFor(0);
     expect(f.starts).toEqual(['0 a', '0 b']);
     expect(s.inFlight).toBe(2);
-    await runFor(clock, 100);
+    await clock.runFor(100);
     await f.settle('b');
     expect(f.starts).toEqual(['0 a', '0 b', '100 c']);
     await f.settle('a');
@@ -120,15 +107,15 @@ describe('ConcurrentStrategy', () => {
       checkTimeoutMs: 10_000,
     });
     s.start(() => f.targets);
-    await runFor(clock, 0);
+    await clock.runFor(0);
     await f.settle('quick');
-    await runFor(clock, 1000);
+    await clock.runFor(1000);
     // Pass 2: `slow` is still in flight from pass 1, so only `quick` starts.
     expect(f.starts).toEqual(['0 slow', '0 quick', '1000 quick']);
     await f.settle('quick');
-    await runFor(clock, 500);
+    await clock.runFor(500);
     await f.settle('slow');
-    await runFor(clock, 500);
+    await clock.runFor(500);
     expect(f.starts).toEqual(['0 slow', '0 quick', '1000 quick', '2000 slow', '2000 quick']);
     expect(f.maxInFlight).toBe(2);
     await f.settle('slow');
@@ -148,11 +135,11 @@ describe('ConcurrentStrategy', () => {
     });
     s.start(() => f.targets);
     // Pass 2 at 1000 finds a in flight and b, c still queued from pass 1: nothing is added.
-    await runFor(clock, 1500);
+    await clock.runFor(1500);
     await f.settle('a');
     await f.settle('b');
     // Pass 3 at 2000 finds c in flight: a and b are queued behind it.
-    await runFor(clock, 700);
+    await clock.runFor(700);
     await f.settle('c');
     await f.settle('a');
     await f.settle('b');
@@ -171,20 +158,20 @@ describe('ConcurrentStrategy', () => {
       checkTimeoutMs: 300,
     });
     s.start(() => f.targets);
-    await runFor(clock, 299);
+    await clock.runFor(299);
     expect(f.starts).toEqual(['0 hanger']);
-    await runFor(clock, 1);
+    await clock.runFor(1);
     expect(f.errors).toEqual(['300 hanger check_timeout']);
     expect(f.starts).toEqual(['0 hanger', '300 other']);
     await f.settle('other');
-    await runFor(clock, 700);
+    await clock.runFor(700);
     expect(f.starts).toEqual(['0 hanger', '300 other', '1000 hanger']);
     // The abandoned check settling late frees nothing: the new check of `hanger` still holds
     // the only slot, so `other` waits.
     await f.settle('hanger');
     expect(s.inFlight).toBe(1);
     expect(f.starts).toEqual(['0 hanger', '300 other', '1000 hanger']);
-    await runFor(clock, 300);
+    await clock.runFor(300);
     expect(f.errors).toEqual(['300 hanger check_timeout', '1300 hanger check_timeout']);
     await f.settle('other');
     await s.stop();
@@ -203,10 +190,10 @@ describe('ConcurrentStrategy', () => {
     };
     const s = new ConcurrentStrategy({ intervalMs: 1000, clock, onError: f.onError });
     s.start(() => [thrower, ...f.targets]);
-    await runFor(clock, 0);
+    await clock.runFor(0);
     await f.fail('rejecter', 'async boom');
     await f.settle('fine');
-    await runFor(clock, 1000);
+    await clock.runFor(1000);
     expect(f.errors).toEqual([
       '0 thrower Error: sync boom',
       '0 rejecter Error: async boom',
@@ -234,12 +221,12 @@ describe('ConcurrentStrategy', () => {
     const f = deferredFleet(clock, ['a']);
     const s = new ConcurrentStrategy({ intervalMs: 1000, clock: lateClock, onError: f.onError });
     s.start(() => f.targets);
-    await runFor(clock, 0);
+    await clock.runFor(0);
     await f.settle('a');
-    await runFor(clock, 4500);
+    await clock.runFor(4500);
     expect(f.starts).toEqual(['0 a', '4500 a']);
     await f.settle('a');
-    await runFor(clock, 1000);
+    await clock.runFor(1000);
     expect(f.starts).toEqual(['0 a', '4500 a', '5500 a']);
     await f.settle('a');
     await s.stop();
@@ -255,14 +242,14 @@ describe('ConcurrentStrategy', () => {
       concurrency: 1,
     });
     s.start(() => f.targets);
-    await runFor(clock, 0);
+    await clock.runFor(0);
     let stopped = false;
     const stopping = s.stop().then(() => (stopped = true));
-    await runFor(clock, 100);
+    await clock.runFor(100);
     expect(stopped).toBe(false);
     await f.settle('a');
     await stopping;
-    await runFor(clock, 5000);
+    await clock.runFor(5000);
     expect(f.starts).toEqual(['0 a']);
     expect(clock.pending()).toEqual([]);
     expect(s.stop()).toBe(s.stop());

@@ -6,27 +6,11 @@ import { ManualClock } from './test-support/manual-clock.js';
 
 const T0 = 1_760_000_000_000;
 
-/**
- * Moves the clock `ms` forward one due timer at a time, letting promises settle after each,
- * so work that continues after a promise starts at the exact time it would in real life.
- */
-async function runFor(clock: ManualClock, ms: number): Promise<void> {
-  const end = clock.now() + ms;
-  for (;;) {
-    await new Promise((r) => setImmediate(r));
-    const next = clock.pending()[0];
-    if (next === undefined || clock.now() + next > end) break;
-    clock.advance(next);
-  }
-  clock.advance(end - clock.now());
-  await new Promise((r) => setImmediate(r));
-}
-
 /** Stops the strategy, moving the clock until the checks in flight have settled. */
 async function stopAll(s: { stop(): Promise<void> }, clock: ManualClock): Promise<void> {
   let done = false;
   const stopped = s.stop().then(() => (done = true));
-  while (!done) await runFor(clock, 100);
+  while (!done) await clock.runFor(100);
   await stopped;
 }
 
@@ -67,7 +51,7 @@ describe('PollingStrategy', () => {
     const targets = [f.target('a', { ms: 100 }), f.target('b', { ms: 100 }), f.target('c')];
     const s = new PollingStrategy({ intervalMs: 1000, clock, onError: f.onError });
     s.start(() => targets);
-    await runFor(clock, 1500);
+    await clock.runFor(1500);
     expect(f.log).toEqual([
       '0 a start',
       '100 a end',
@@ -96,13 +80,13 @@ describe('PollingStrategy', () => {
       checkTimeoutMs: 10_000,
     });
     s.start(() => targets);
-    await runFor(clock, 6000);
+    await clock.runFor(6000);
     expect(f.log.filter((l) => l.endsWith('start'))).toEqual([
       '0 slow start',
       '2500 slow start',
       '5000 slow start',
     ]);
-    await runFor(clock, 2500);
+    await clock.runFor(2500);
     await stopAll(s, clock);
   });
 
@@ -112,9 +96,9 @@ describe('PollingStrategy', () => {
     const targets = [f.target('a')];
     const s = new PollingStrategy({ intervalMs: 1000, clock, onError: f.onError });
     s.start(() => targets);
-    await runFor(clock, 500);
+    await clock.runFor(500);
     targets.push(f.target('b'));
-    await runFor(clock, 1000);
+    await clock.runFor(1000);
     expect(f.log.filter((l) => l.endsWith('start'))).toEqual([
       '0 a start',
       '1000 a start',
@@ -133,7 +117,7 @@ describe('PollingStrategy', () => {
     ];
     const s = new PollingStrategy({ intervalMs: 1000, clock, onError: f.onError });
     s.start(() => targets);
-    await runFor(clock, 1000);
+    await clock.runFor(1000);
     expect(f.errors).toEqual([
       '0 thrower Error: thrower threw',
       '0 rejecter Error: rejecter rejected',
@@ -155,10 +139,10 @@ describe('PollingStrategy', () => {
     const targets = [f.target('hanger', { hang: true }), f.target('next')];
     const s = new PollingStrategy({ intervalMs: 1000, clock, onError: f.onError });
     s.start(() => targets);
-    await runFor(clock, 1999);
+    await clock.runFor(1999);
     expect(f.errors).toEqual([]);
     expect(f.log).toEqual(['0 hanger start']);
-    await runFor(clock, 1);
+    await clock.runFor(1);
     expect(f.errors).toEqual(['2000 hanger check_timeout']);
     // The pass overran, so the next one starts at once; the abandoned check does not block it.
     expect(f.log).toEqual([
@@ -167,7 +151,7 @@ describe('PollingStrategy', () => {
       '2000 next end',
       '2000 hanger start',
     ]);
-    await runFor(clock, 2000);
+    await clock.runFor(2000);
     await stopAll(s, clock);
   });
 
@@ -183,7 +167,7 @@ describe('PollingStrategy', () => {
       },
     });
     s.start(() => targets);
-    await runFor(clock, 1000);
+    await clock.runFor(1000);
     expect(f.log.filter((l) => l.includes('fine start'))).toEqual([
       '0 fine start',
       '1000 fine start',
@@ -197,14 +181,14 @@ describe('PollingStrategy', () => {
     const targets = [f.target('a', { ms: 500 }), f.target('b')];
     const s = new PollingStrategy({ intervalMs: 1000, clock, onError: f.onError });
     s.start(() => targets);
-    await runFor(clock, 100);
+    await clock.runFor(100);
     let stopped = false;
     void s.stop().then(() => (stopped = true));
-    await runFor(clock, 300);
+    await clock.runFor(300);
     expect(stopped).toBe(false);
-    await runFor(clock, 100);
+    await clock.runFor(100);
     expect(stopped).toBe(true);
-    await runFor(clock, 5000);
+    await clock.runFor(5000);
     expect(f.log).toEqual(['0 a start', '500 a end']);
     expect(clock.pending()).toEqual([]);
   });

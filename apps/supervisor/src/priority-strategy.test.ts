@@ -6,19 +6,6 @@ import { ManualClock } from './test-support/manual-clock.js';
 
 const T0 = 1_760_000_000_000;
 
-/** Moves the clock one due timer at a time, letting promises settle after each. */
-async function runFor(clock: ManualClock, ms: number): Promise<void> {
-  const end = clock.now() + ms;
-  for (;;) {
-    await new Promise((r) => setImmediate(r));
-    const next = clock.pending()[0];
-    if (next === undefined || clock.now() + next > end) break;
-    clock.advance(next);
-  }
-  clock.advance(end - clock.now());
-  await new Promise((r) => setImmediate(r));
-}
-
 interface Spec {
   id: string;
   health?: Health;
@@ -113,7 +100,7 @@ describe('PriorityStrategy', () => {
     );
     const s = new PriorityStrategy({ intervalMs: 1000, clock, onError: () => {}, concurrency: 1 });
     s.start(() => f.targets);
-    await runFor(clock, 100);
+    await clock.runFor(100);
     expect(f.starts).toEqual(['0 down', '10 warn', '20 vip', '30 idle']);
     await s.stop();
   });
@@ -127,7 +114,7 @@ describe('PriorityStrategy', () => {
     ]);
     const s = new PriorityStrategy({ intervalMs: 1000, clock, onError: () => {} });
     s.start(() => f.targets);
-    await runFor(clock, 4500);
+    await clock.runFor(4500);
     expect([0, 1000, 2000, 3000, 4000].map((ms) => f.startsAt(ms))).toEqual([
       ['warn', 'gone', 'ok'],
       ['warn', 'gone'],
@@ -150,9 +137,9 @@ describe('PriorityStrategy', () => {
       healthyEvery: 3,
     });
     s.start(() => targets);
-    await runFor(clock, 1500);
+    await clock.runFor(1500);
     targets.push(...late.targets);
-    await runFor(clock, 5000);
+    await clock.runFor(5000);
     expect(f.starts).toEqual(['0 early', '3000 early', '6000 early']);
     expect(late.starts).toEqual(['2000 late', '5000 late']);
     await s.stop();
@@ -163,14 +150,14 @@ describe('PriorityStrategy', () => {
     const f = fleet(clock, [{ id: 'a' }, { id: 'b' }]);
     const s = new PriorityStrategy({ intervalMs: 1000, clock, onError: () => {}, concurrency: 1 });
     s.start(() => f.targets);
-    await runFor(clock, 500);
+    await clock.runFor(500);
     f.setHealth('b', 'critical');
-    await runFor(clock, 1000);
+    await clock.runFor(1000);
     expect(f.starts).toEqual(['0 a', '0 b', '1000 b']);
     f.setHealth('b', 'healthy');
-    await runFor(clock, 1000);
+    await clock.runFor(1000);
     expect(f.starts).toEqual(['0 a', '0 b', '1000 b', '2000 a']);
-    await runFor(clock, 1000);
+    await clock.runFor(1000);
     expect(f.starts).toEqual(['0 a', '0 b', '1000 b', '2000 a', '3000 b']);
     await s.stop();
   });
@@ -184,7 +171,7 @@ describe('PriorityStrategy', () => {
     );
     const s = new PriorityStrategy({ intervalMs: 1000, clock, onError: () => {}, concurrency: 2 });
     s.start(() => f.targets);
-    await runFor(clock, 500);
+    await clock.runFor(500);
     expect(f.starts).toEqual(['0 a', '0 b', '100 c', '100 d', '200 e', '200 f']);
     expect(f.maxInFlight).toBe(2);
     await s.stop();
@@ -209,7 +196,7 @@ describe('PriorityStrategy', () => {
       onError: (target, e) => errors.push(`${target.id}: ${String(e)}`),
     });
     s.start(() => [t]);
-    await runFor(clock, 2500);
+    await clock.runFor(2500);
     expect(checks).toBe(3);
     expect(errors).toEqual(['x: Error: boom', 'x: Error: boom', 'x: Error: boom']);
     await s.stop();

@@ -55,4 +55,20 @@ export class ManualClock implements Clock {
       await new Promise((r) => setImmediate(r));
     }
   }
+
+  /**
+   * Moves the time `ms` forward one due timer at a time, letting promises settle after each,
+   * so work that continues after a promise starts at the exact time it would in real life.
+   */
+  async runFor(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      const next = this.pending()[0];
+      if (next === undefined || this.t + next > end) break;
+      this.advance(next);
+    }
+    this.advance(end - this.t);
+    await new Promise((r) => setImmediate(r));
+  }
 }
