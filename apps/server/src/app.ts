@@ -16,6 +16,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { ProblemCode, ValidationIssue } from '@warden/protocol';
 import { WardenError, problemBody } from './errors.js';
+import { featureList } from './features.js';
 import { createAuthHook } from './http-auth.js';
 import type { HubContext } from './hub-context.js';
 import { registerAgentStateRoutes } from './routes-agent-state.js';
@@ -163,6 +164,7 @@ export async function buildApp(ctx: HubContext, logger: Logger): Promise<WardenA
   registerQueueRoutes(app, ctx);
   registerAgentStateRoutes(app, ctx);
   registerAgentTokenRoutes(app, ctx);
+  for (const f of featureList(ctx.features)) f.registerRoutes?.(app);
 
   app.get(
     '/ws',

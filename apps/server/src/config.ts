@@ -8,7 +8,11 @@ import {
   MonitoringConfigSchema,
   PluginsConfigSchema,
 } from '@warden/supervisor';
+import { AlertsConfigSchema } from './alerts/alerts-config.js';
+import { ErrorPatternsConfigSchema } from './error-groups/errors-config.js';
 import { ConfigError } from './errors.js';
+import { LogsConfigSchema } from './logs/logs-config.js';
+import { MetricsConfigSchema } from './metrics/metrics-config.js';
 import { QueueConfigSchema } from './queue-config.js';
 
 // zod 4: `.prefault` parses the default like an input (`.default` would skip parsing).
@@ -125,6 +129,14 @@ export const WardenConfigSchema = z.strictObject({
   monitoring: MonitoringConfigSchema.prefault({}),
   /** Supervisor plugins: health checks, strategies, notifiers (ESM files in `dir`). */
   plugins: PluginsConfigSchema.prefault({}),
+  /** Metrics history and the /metrics export. */
+  metrics: MetricsConfigSchema.prefault({}),
+  /** Alert rules, receivers, grouping and escalation (SPEC §10). */
+  alerts: AlertsConfigSchema.prefault({}),
+  /** Error grouping and retry strategies per error pattern. */
+  errors: ErrorPatternsConfigSchema.prefault({}),
+  /** Central log storage and per-agent log files. */
+  logs: LogsConfigSchema.prefault({}),
 });
 
 export type WardenConfig = z.output<typeof WardenConfigSchema>;

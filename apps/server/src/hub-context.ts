@@ -1,6 +1,7 @@
 import type { ProtocolLimits } from '@warden/protocol';
 import type { Bus } from './bus.js';
 import type { Clock } from './clock.js';
+import type { HubFeatures } from './features.js';
 import type { ResolvedConfig } from './config.js';
 import type { HubMetrics } from './hub-metrics.js';
 import type { Ingestor } from './ingestor.js';
@@ -30,4 +31,6 @@ export interface HubContext {
   queue: TaskQueue;
   /** What agents saved to resume from (SDK saveState/loadState). */
   agentStates: AgentStateStore;
+  /** Metrics history, alerts, error groups, logs (see features.ts). */
+  features: HubFeatures;
 }

@@ -1,4 +1,4 @@
-import type { Ack, WardenEvent } from '@warden/protocol';
+import type { Ack, StoredEvent, WardenEvent } from '@warden/protocol';
 import { BusMessage, type Bus } from './bus.js';
 import type { Clock } from './clock.js';
 import { WardenError } from './errors.js';
@@ -14,6 +14,9 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/** Sees the events this process committed, once per commit, in seq order. */
+export type CommitObserver = (events: readonly StoredEvent[]) => void;
+
 export interface IngestorOptions {
   /** Most events per transaction; a request is never split across two. */
   maxGroupEvents: number;
@@ -21,6 +24,8 @@ export interface IngestorOptions {
   /** Counts newly stored events (ingest rate). */
   onStored?: (count: number) => void;
   onCommitError?: (err: unknown) => void;
+  /** A commit observer threw (the commit itself stands). */
+  onObserverError?: (err: unknown) => void;
 }
 
 /**
@@ -34,6 +39,7 @@ export class Ingestor {
   private inFlight = 0;
   private tail: Promise<void> = Promise.resolve();
   private scheduled = false;
+  private readonly observers = new Set<CommitObserver>();
   private readonly tick = () => {
     this.scheduled = false;
     this.drain();
@@ -57,6 +63,17 @@ export class Ingestor {
         setImmediate(this.tick);
       }
     });
+  }
+
+  /**
+   * Calls `observer` with the events of each commit of this process (not other replicas':
+   * for counts that must not be added once per replica). Runs on the commit path before the
+   * acks are sent, so it must be quick and must not throw (a throw goes to `onObserverError`;
+   * the commit stands). Returns the unsubscribe function.
+   */
+  observe(observer: CommitObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** Events waiting for a commit. */
@@ -130,12 +147,23 @@ export class Ingestor {
 
   private finish(group: Pending[], results: AppendResult[]): void {
     const messages: BusMessage[] = [];
+    const stored: StoredEvent[] = [];
     for (const r of results) {
       if (r.stored === undefined) continue;
       this.metrics.observe(r.stored);
+      stored.push(r.stored);
       messages.push(new BusMessage(r.stored, undefined, r.dataJson));
     }
     this.bus.publish(messages);
+    if (stored.length > 0) {
+      for (const o of this.observers) {
+        try {
+          o(stored);
+        } catch (err) {
+          this.opts.onObserverError?.(err);
+        }
+      }
+    }
     if (messages.length > 0) this.opts.onStored?.(messages.length);
     let i = 0;
     for (const p of group) {

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { WardenConfig } from './config.js';
+import type { HubFeature } from './hub-feature.js';
 import type { EventStore } from './store/event-store.js';
 
 /**
  * The retention job of SPEC §7: deletes events older than `retention.events` and gives the
- * space back. Metric rollups and logs join it when those parts land.
+ * space back, then runs each feature's own pass (metric samples and rollups, logs). A feature
+ * whose pass fails is logged and the others still run.
  */
 export class RetentionJob {
   private timer: NodeJS.Timeout | undefined;
@@ -16,6 +18,7 @@ export class RetentionJob {
     private readonly retention: WardenConfig['retention'],
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly features: readonly HubFeature[] = [],
   ) {}
 
   /** One pass; concurrent calls share the pass in progress. Returns events deleted. */
@@ -29,6 +32,18 @@ export class RetentionJob {
             { deleted, cutoff: new Date(cutoff).toISOString() },
             'retention: deleted old events',
           );
+        }
+        const now = this.clock.now();
+        for (const f of this.features) {
+          if (!f.retain) continue;
+          try {
+            const counts = await f.retain(now);
+            if (Object.values(counts).some((n) => n > 0)) {
+              this.log.info({ feature: f.name, ...counts }, 'retention: deleted old rows');
+            }
+          } catch (err) {
+            this.log.error({ err, feature: f.name }, 'retention pass of a feature failed');
+          }
         }
         return deleted;
       } finally {

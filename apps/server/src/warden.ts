@@ -7,6 +7,7 @@ import { LocalBus, type Bus } from './bus.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ResolvedConfig } from './config.js';
 import { ConfigError } from './errors.js';
+import { createFeatures, featureList, type HubFeatures } from './features.js';
 import type { HubContext } from './hub-context.js';
 import { HubMetrics } from './hub-metrics.js';
 import { Ingestor } from './ingestor.js';
@@ -138,6 +139,7 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
     onStored: (n) => rate.add(n),
     onCommitError: (err) =>
       log.error({ err }, 'commit failed; publishers were told nothing was stored'),
+    onObserverError: (err) => log.error({ err }, 'a commit observer failed; the commit stands'),
   });
   const heartbeats = new Map<string, number>();
   const queue = new TaskQueueRuntime({
@@ -179,9 +181,13 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
     startedAt: clock.now(),
     queue: queue.queue,
     agentStates: queue.agentStates,
+    // Set just below: the features are built on this very context.
+    features: undefined as unknown as HubFeatures,
   };
+  ctx.features = createFeatures(ctx, log);
+  const features = featureList(ctx.features);
   const app = await buildApp(ctx, log);
-  const retention = new RetentionJob(store, config.retention, clock, log);
+  const retention = new RetentionJob(store, config.retention, clock, log, features);
   const serverFile = join(config.dataDir, 'server.json');
   let wroteServerFile = false;
 
@@ -199,6 +205,7 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
         ? `[${config.server.host}]`
         : config.server.host;
       const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+      for (const f of features) await f.start?.();
       retention.start();
       queue.start();
       if (opts.writeServerFile !== false) {
@@ -223,6 +230,14 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([ingestor.settle(), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
       clearTimeout(timer);
+      // After the last commits, so each feature has seen every event it will see.
+      for (const f of [...features].reverse()) {
+        try {
+          await f.close?.();
+        } catch (err) {
+          log.error({ err, feature: f.name }, 'closing a feature failed');
+        }
+      }
       await bus.close();
       await store.close();
       if (wroteServerFile) rmSync(serverFile, { force: true });

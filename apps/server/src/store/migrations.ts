@@ -1,4 +1,8 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { alertsMigrations } from '../alerts/alerts-migrations.js';
+import { errorGroupMigrations } from '../error-groups/error-groups-migrations.js';
+import { logsMigrations } from '../logs/logs-migrations.js';
+import { metricsMigrations } from '../metrics/metrics-migrations.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -204,6 +208,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // The features' own tables (names sort after these: 0006 metrics, 0007 alerts,
+    // 0008 error groups, 0009 logs).
+    ...metricsMigrations(dialect),
+    ...alertsMigrations(dialect),
+    ...errorGroupMigrations(dialect),
+    ...logsMigrations(dialect),
   };
 }
 

@@ -9,28 +9,29 @@ import type { QueueDatabase } from './task-queue-rows.js';
 export type QueueDialect = 'sqlite' | 'postgres';
 
 /** A Kysely instance of its own for the queue and agent state tables, and its dialect. */
-export interface QueueConnection {
-  db: Kysely<QueueDatabase>;
+export interface QueueConnection<DB = QueueDatabase> {
+  db: Kysely<DB>;
   dialect: QueueDialect;
 }
 
 /**
  * Opens a connection of its own to the store named by `databaseUrl`, for the tables of
- * migration 0004 (which the event store's `migrate()` has run already).
+ * migration 0004 and after (which the event store's `migrate()` has run already); `DB` names
+ * the tables the caller uses.
  *
  * SQLite: another connection to the same file with Warden's pragmas (WAL, synchronous=FULL,
  * busy_timeout 5 s). Only for single statements (each commits on its own): Kysely awaits
  * between the statements of a transaction, and an open SQLite transaction must not yield
  * (see SqliteTaskQueueStore). PostgreSQL: a small pool in the URL's schema.
  */
-export function openQueueConnection(
+export function openQueueConnection<DB = QueueDatabase>(
   databaseUrl: string,
   opts: { applicationName: string; poolSize?: number },
-): QueueConnection {
+): QueueConnection<DB> {
   if (databaseUrl.startsWith('sqlite:')) {
     const file = databaseUrl.replace(/^sqlite:(\/\/)?/, '');
     return {
-      db: new Kysely<QueueDatabase>({ dialect: new SqliteDialect({ database: openSqlite(file) }) }),
+      db: new Kysely<DB>({ dialect: new SqliteDialect({ database: openSqlite(file) }) }),
       dialect: 'sqlite',
     };
   }
@@ -45,7 +46,7 @@ export function openQueueConnection(
     // error would crash the process.
     pool.on('error', () => undefined);
     return {
-      db: new Kysely<QueueDatabase>({ dialect: new PostgresDialect({ pool }) }),
+      db: new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }),
       dialect: 'postgres',
     };
   }
