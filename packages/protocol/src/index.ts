@@ -96,3 +96,12 @@ export type { Topic } from './topics.js';
 export { exceedsDepth, utf8Length, validateEvent, validateEventBody } from './validate.js';
 export type { EventBodyResult, ValidateOptions } from './validate.js';
 export { BytesSchema, DurationSchema, parseBytes, parseDuration } from './duration.js';
+export {
+  FINGERPRINT_FRAMES,
+  fingerprintBasis,
+  fingerprintError,
+  fnv1a64,
+  parameteriseMessage,
+  parseStack,
+} from './error-fingerprint.js';
+export type { FingerprintInput, StackFrame } from './error-fingerprint.js';
