@@ -14,6 +14,9 @@ export type {
   ResolvedTmuxAgentConfig,
   SupervisorConfig,
 } from './supervisor-config.js';
+export { AgentLogFile } from './agent-log-file.js';
+export { LogFilesConfigSchema } from './agent-log-file-config.js';
+export type { AgentLogFileOptions, LogFilesConfig } from './agent-log-file-config.js';
 export { startHubSupervisor } from './hub-supervisor.js';
 export type { HubSupervisor, HubSupervisorOptions } from './hub-supervisor.js';
 export { Supervisor } from './supervisor.js';
