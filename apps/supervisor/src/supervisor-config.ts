@@ -1,4 +1,6 @@
+import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import type { AgentLogFileOptions, LogFilesConfig } from './agent-log-file-config.js';
 import { MonitoringStrategyConfigSchema } from './monitoring-strategy.js';
 import { AgentIdSchema, DurationSchema } from '@warden/protocol';
 
@@ -161,7 +163,7 @@ const EnvNameSchema = z
   .regex(/^[^=\0]+$/, 'an environment variable name must be non-empty without "=" or NUL');
 
 /** Keys that only make sense for a process the supervisor runs itself. */
-const COMMAND_ONLY_KEYS = ['cwd', 'env', 'kill_timeout', 'restart'] as const;
+const COMMAND_ONLY_KEYS = ['cwd', 'env', 'kill_timeout', 'restart', 'log_file'] as const;
 
 /** One entry of `agents:` (SPEC §9), as written: keys left out stay undefined. */
 export const AgentConfigSchema = z
@@ -210,6 +212,11 @@ export const AgentConfigSchema = z
       .optional(),
     /** Order under the `priority` strategy: higher is checked first. @defaultValue 0 */
     priority: z.number().int().min(-1000).max(1000).optional(),
+    /**
+     * This agent's log file (relative: from the config file's folder), or `false` for none;
+     * rotation as `logs.files`. @defaultValue "<logs.files.dir>/<id>.log"
+     */
+    log_file: z.union([z.literal(false), z.string().trim().min(1)]).optional(),
   })
   .superRefine((agent, ctx) => {
     const hasCommand = agent.command !== undefined;
@@ -435,6 +442,8 @@ export interface ResolvedProcessAgentConfig extends ResolvedAgentBase {
   restart: ResolvedRestartOptions;
   /** Failed half-open trials after which the agent stays failed and escalation is raised. */
   circuitBreakerThreshold: number;
+  /** Where its output lines are written (see AgentLogFile); undefined: no file. */
+  logFile?: AgentLogFileOptions;
 }
 
 /** A tmux pane the supervisor watches but did not start. */
@@ -453,6 +462,8 @@ export type ResolvedAgentConfig = ResolvedProcessAgentConfig | ResolvedTmuxAgent
 export function resolveAgents(
   agents: readonly AgentConfig[],
   monitoring: MonitoringConfig = MonitoringConfigSchema.parse({}),
+  /** `logs.files` with `dir` absolute, and the folder relative `log_file` paths start from. */
+  logFiles?: LogFilesConfig & { dir: string; baseDir: string },
 ): ResolvedAgentConfig[] {
   const hc = monitoring.health_checks;
   const recovery = monitoring.recovery;
@@ -529,6 +540,22 @@ export function resolveAgents(
         circuitCooldownMs: r.circuit_cooldown ?? D.restart.circuitCooldownMs,
       },
       circuitBreakerThreshold: recovery?.circuit_breaker_threshold ?? D.circuitBreakerThreshold,
+      ...(logFiles && logFiles.enabled && a.log_file !== false
+        ? {
+            logFile: {
+              path:
+                a.log_file === undefined
+                  ? join(logFiles.dir, `${a.id}.log`)
+                  : isAbsolute(a.log_file)
+                    ? a.log_file
+                    : resolve(logFiles.baseDir, a.log_file),
+              maxSizeBytes: logFiles.max_size,
+              maxFiles: logFiles.max_files,
+              rotateIntervalMs: logFiles.rotate_interval,
+              compress: logFiles.compress,
+            },
+          }
+        : {}),
     };
   });
 }
