@@ -1,5 +1,6 @@
 import type { AgentStatus, Health } from '@warden/protocol';
 import { AgentHealth, type AgentHealthVerdict } from './agent-health.js';
+import { AgentLogFile } from './agent-log-file.js';
 import type { Clock, Random } from './clock.js';
 import { formatDuration } from './health-check.js';
 import type { ProbeFetch } from './http-probe-check.js';
@@ -98,6 +99,8 @@ export class ProcessAgent {
   private readonly pluginHealth = new Map<string, { health: Health; announced: boolean }>();
   private lastResources: { cpuPercent: number; rssBytes: number } | undefined;
   private lastSeenAt: number | undefined;
+  /** Its output on disk (`logs.files`), every line, past the hub's rate limit too. */
+  private readonly logFile: AgentLogFile | undefined;
 
   constructor(
     readonly config: ResolvedProcessAgentConfig,
@@ -114,6 +117,14 @@ export class ProcessAgent {
       { ...config.health, heartbeatArmOnFirstSeen: true },
       { clock: deps.clock, ...(deps.fetch ? { fetch: deps.fetch } : {}) },
     );
+    this.logFile =
+      config.logFile &&
+      new AgentLogFile(config.logFile, (err, action) =>
+        deps.log.warn(
+          { agent: this.id, err },
+          `agent ${this.id}: ${action} failed: ${err.message}`,
+        ),
+      );
   }
 
   get status(): AgentStatus {
@@ -202,6 +213,7 @@ export class ProcessAgent {
     await this.halt('supervisor shutting down');
     this.closed = true;
     this.health.stop();
+    await this.logFile?.close();
     await Promise.all((this.deps.pluginChecks ?? []).map((c) => c.stop()));
   }
 
@@ -549,6 +561,7 @@ export class ProcessAgent {
   }
 
   private onLine(line: OutputLine): void {
+    this.logFile?.write(line.ts, line.stream, line.partial ? `${line.line} …` : line.line);
     const max = this.deps.maxLogLinesPerSec ?? 200;
     const w = this.logWindow;
     if (line.ts - w.start >= 1000) {
