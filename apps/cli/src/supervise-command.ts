@@ -25,13 +25,19 @@ import { readServerFile } from './hub-client.js';
 const AGENT_TOKEN_TTL_MS = 30 * 86_400_000;
 
 /**
- * The agents of a config, resolved: monitoring defaults applied, and a relative `cwd` taken
- * from the config file's folder (where the person who wrote it was looking), else the
- * current folder.
+ * The agents of a config, resolved: monitoring defaults applied, and a relative `cwd` (and
+ * log file) taken from the config file's folder (where the person who wrote it was looking),
+ * else the current folder. Log files go to `logs.files.dir`, by default `<data-dir>/logs`.
  */
 export function fleetOf(config: ResolvedConfig, cwd = process.cwd()): ResolvedAgentConfig[] {
   const base = config.configFile ? dirname(config.configFile) : cwd;
-  return resolveAgents(config.agents, config.monitoring).map((a) =>
+  const files = config.logs.files;
+  const logFiles = {
+    ...files,
+    dir: files.dir ? resolve(base, files.dir) : join(config.dataDir, 'logs'),
+    baseDir: base,
+  };
+  return resolveAgents(config.agents, config.monitoring, logFiles).map((a) =>
     a.kind === 'process'
       ? { ...a, cwd: a.cwd === undefined ? base : isAbsolute(a.cwd) ? a.cwd : resolve(base, a.cwd) }
       : a,
