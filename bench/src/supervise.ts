@@ -1,5 +1,5 @@
 /**
- * `npm run bench:supervise [-- --agents N] [--window S] [--kills N] [--side both|warden|pm2]`:
+ * `npm run bench:supervise [-- --agents N] [--window S] [--settle S] [--kills N] [--side both|warden|pm2]`:
  * Warden's supervisor (`warden supervise`, 1 s sampling) against pm2's daemon, each managing
  * the same idle agents (tiny `sleep` processes, so what is measured is the manager, not the
  * agents' start-up): the manager's CPU and RSS over an idle window, then crash-to-restarted
@@ -54,6 +54,7 @@ const { values: args } = parseArgs({
   options: {
     agents: { type: 'string', default: '200' },
     window: { type: 'string', default: '60' },
+    settle: { type: 'string', default: '60' },
     kills: { type: 'string', default: '50' },
     spacing: { type: 'string', default: '200' },
     seed: { type: 'string', default: '1' },
@@ -70,6 +71,7 @@ function positiveInt(name: string, text: string | undefined): number {
 
 const AGENTS = positiveInt('agents', args.agents);
 const WINDOW_MS = positiveInt('window', args.window) * 1000;
+const SETTLE_MS = positiveInt('settle', args.settle) * 1000;
 const REQUESTED_KILLS = positiveInt('kills', args.kills);
 const KILLS = Math.min(REQUESTED_KILLS, AGENTS * MAX_KILLS_PER_AGENT);
 const SPACING_MS = positiveInt('spacing', args.spacing);
@@ -562,8 +564,9 @@ async function runSide(fleet: Fleet, agents: Agent[], startedAt: number): Promis
       const n = await fleet.reportedRunning();
       if (n !== agents.length) console.log(`  note: ${fleet.name} itself reports ${n} running`);
     }
-    // Let start-up work (JIT, first samples, agent tokens) finish before the idle window.
-    await sleep(5000);
+    // Idle means steady state: start-up work (JIT, first samples, agent tokens, the garbage of
+    // start-up collected) is over before the window opens. Both sides settle alike.
+    await sleep(SETTLE_MS);
     await quiet(`${fleet.name} idle`);
     const idle = await measureIdle(fleet, agents, pids, WINDOW_MS);
     const m = idle.cpu.manager;
