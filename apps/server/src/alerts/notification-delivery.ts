@@ -395,8 +395,11 @@ export class NotificationDelivery {
   private reason(error: unknown, lane: Lane): string {
     let text = error instanceof Error ? error.message : String(error);
     // undici's "fetch failed" hides the useful part (ECONNREFUSED, ENOTFOUND) in `cause`.
+    // (A DeliveryError's message already says what its receiver wants said.)
     const cause =
-      error instanceof Error ? (error.cause as { message?: unknown } | undefined) : undefined;
+      error instanceof Error && !(error instanceof DeliveryError)
+        ? (error.cause as { message?: unknown } | undefined)
+        : undefined;
     if (
       cause &&
       typeof cause.message === 'string' &&

@@ -65,10 +65,10 @@ export function execFileTmuxCommandRunner(options: TmuxRunnerOptions = {}): Tmux
   };
 }
 
-/** Text safe to type as one line: control characters (newlines, escapes) become spaces. */
+/** Text safe to type as one line: control characters (newlines, escapes) and runs of space become one space. */
 export function singleLine(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\s]+/g, ' ').trim();
 }
 
 /**
