@@ -1,10 +1,45 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AGENT_STATUSES, type StoredEvent } from '@warden/protocol';
 
-/** The Prometheus names of SPEC §8 that the hub knows, on a registry of its own. */
+/** How many label values the per-agent families may carry (`metrics:` config). */
+export interface LabelLimits {
+  /** Label the agent families with `agent`; off: one fleet-wide series per family. */
+  perAgentLabels: boolean;
+  /** Agents (first seen first) with series of their own; the rest share `agent="_other"`. */
+  maxAgentSeries: number;
+  /** Distinct `error_type` values of `warden_errors_total`; the rest count as `_other`. */
+  maxErrorTypes: number;
+}
+
+/** The label value shared by agents past the cap (no agent id can start with `_`). */
+export const OTHER_LABEL = '_other';
+
+/** A latest-value gauge over several agents folded into one label: the sum of their values. */
+interface SharedGauge {
+  set(v: number): void;
+}
+
+/**
+ * The Prometheus names of SPEC §8 that the hub knows, on a registry of its own.
+ *
+ * Cardinality is bounded: at most `maxAgentSeries` agents get an `agent` label value of their
+ * own and the rest are folded into `agent="_other"` (counters and the histogram add up;
+ * the cpu and memory gauges hold the sum of the folded agents' latest values); with
+ * `perAgentLabels` off every agent is folded and the families carry no `agent` label at all.
+ * `error_type` values (chosen by the agents) are capped the same way.
+ */
 export class HubMetrics {
   readonly registry = new Registry();
   private readonly agentStatus = new Map<string, string>();
+  private limits: LabelLimits = {
+    perAgentLabels: true,
+    maxAgentSeries: 1000,
+    maxErrorTypes: 200,
+  };
+  /** Agent id → its label value ('' when folded and perAgentLabels is off). */
+  private readonly agentLabel = new Map<string, string>();
+  private labelled = 0;
+  private readonly errorTypes = new Set<string>();
 
   readonly eventsIngested = new Counter({
     name: 'warden_events_ingested_total',
@@ -85,6 +120,40 @@ export class HubMetrics {
     }
   }
 
+  /** Sets the label limits; call before the first event is observed (MetricsHistory does). */
+  configure(limits: LabelLimits): void {
+    this.limits = { ...limits };
+  }
+
+  /** The `agent` label value for an agent ('' = no agent label). */
+  private labelOf(agentId: string): string {
+    let l = this.agentLabel.get(agentId);
+    if (l === undefined) {
+      if (!this.limits.perAgentLabels) l = '';
+      else if (this.labelled < this.limits.maxAgentSeries) {
+        l = agentId;
+        this.labelled++;
+      } else l = OTHER_LABEL;
+      this.agentLabel.set(agentId, l);
+    }
+    return l;
+  }
+
+  private errorTypeLabel(type: string): string {
+    if (this.errorTypes.has(type)) return type;
+    if (this.errorTypes.size >= this.limits.maxErrorTypes) return OTHER_LABEL;
+    this.errorTypes.add(type);
+    return type;
+  }
+
+  /** Labels with `agent` only when it has a value (off: the family is fleet-wide). */
+  private static withAgent<T extends Record<string, string>>(
+    label: string,
+    rest: T,
+  ): T & { agent?: string } {
+    return label === '' ? rest : { ...rest, agent: label };
+  }
+
   /** Seeds agent statuses from the store at start. */
   seedAgent(agentId: string, status: string | null): void {
     this.agentStatus.set(agentId, status ?? 'unknown');
@@ -92,16 +161,46 @@ export class HubMetrics {
 
   // Children per label value, so the per-event path skips prom-client's label hashing.
   private readonly ingestedChild = new Map<string, { inc(): void }>();
-  private readonly agentGauges = new Map<
+  private readonly agentGauges = new Map<string, { cpu: SharedGauge; memory: SharedGauge }>();
+  /** Per folded label: each agent's latest value and their running sum. */
+  private readonly folded = new Map<
     string,
-    { cpu: { set(v: number): void }; memory: { set(v: number): void } }
+    { cpu: Map<string, number>; memory: Map<string, number>; cpuSum: number; memorySum: number }
   >();
 
-  private gauges(agent: string) {
-    let g = this.agentGauges.get(agent);
+  private gauges(agentId: string) {
+    let g = this.agentGauges.get(agentId);
     if (!g) {
-      g = { cpu: this.agentCpu.labels(agent), memory: this.agentMemory.labels(agent) };
-      this.agentGauges.set(agent, g);
+      const label = this.labelOf(agentId);
+      if (label === agentId) {
+        g = { cpu: this.agentCpu.labels(label), memory: this.agentMemory.labels(label) };
+      } else {
+        const cpu = label === '' ? this.agentCpu : this.agentCpu.labels(label);
+        const memory = label === '' ? this.agentMemory : this.agentMemory.labels(label);
+        let f = this.folded.get(label);
+        if (!f) {
+          f = { cpu: new Map(), memory: new Map(), cpuSum: 0, memorySum: 0 };
+          this.folded.set(label, f);
+        }
+        const sums = f;
+        g = {
+          cpu: {
+            set(v) {
+              sums.cpuSum += v - (sums.cpu.get(agentId) ?? 0);
+              sums.cpu.set(agentId, v);
+              cpu.set(sums.cpuSum);
+            },
+          },
+          memory: {
+            set(v) {
+              sums.memorySum += v - (sums.memory.get(agentId) ?? 0);
+              sums.memory.set(agentId, v);
+              memory.set(sums.memorySum);
+            },
+          },
+        };
+      }
+      this.agentGauges.set(agentId, g);
     }
     return g;
   }
@@ -126,22 +225,30 @@ export class HubMetrics {
           this.gauges(ev.agentId).memory.set(m.memory_mb * 1024 * 1024);
         }
         if (m.response_time_ms !== undefined && m.response_time_ms >= 0) {
-          this.responseTime.observe({ agent: ev.agentId }, m.response_time_ms / 1000);
+          this.responseTime.observe(
+            HubMetrics.withAgent(this.labelOf(ev.agentId), {}),
+            m.response_time_ms / 1000,
+          );
         }
         break;
       }
       case 'task_completed':
-        this.tasksCompleted.inc({
-          agent: ev.agentId,
-          outcome: ev.data.success ? 'success' : 'failure',
-        });
+        this.tasksCompleted.inc(
+          HubMetrics.withAgent(this.labelOf(ev.agentId), {
+            outcome: ev.data.success ? 'success' : 'failure',
+          }),
+        );
         break;
       case 'error_occurred':
-        this.errorsTotal.inc({ agent: ev.agentId, error_type: ev.data.errorType });
+        this.errorsTotal.inc(
+          HubMetrics.withAgent(this.labelOf(ev.agentId), {
+            error_type: this.errorTypeLabel(ev.data.errorType),
+          }),
+        );
         break;
       case 'agent_lifecycle':
         if (ev.data.action === 'started' && (ev.data.attempt ?? 0) >= 1) {
-          this.agentRestarts.inc({ agent: ev.agentId });
+          this.agentRestarts.inc(HubMetrics.withAgent(this.labelOf(ev.agentId), {}));
         }
         break;
     }
