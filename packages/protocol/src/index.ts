@@ -105,3 +105,23 @@ export {
   parseStack,
 } from './error-fingerprint.js';
 export type { FingerprintInput, StackFrame } from './error-fingerprint.js';
+export {
+  BackoffSchema,
+  DEFAULT_BACKOFF,
+  DefaultRetrySchema,
+  RetryMatchSchema,
+  RetryRuleSchema,
+  backoffDelay,
+  defaultRetryPolicy,
+  retryPolicyRecord,
+  retryRuleMatches,
+  selectRetryPolicy,
+} from './retry-policy.js';
+export type {
+  Backoff,
+  RetryPolicy,
+  RetryPolicyList,
+  RetryPolicyRecord,
+  RetryRule,
+  RetryRuleInput,
+} from './retry-policy.js';

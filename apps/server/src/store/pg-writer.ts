@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { WardenEvent } from '@warden/protocol';
+import { PgErrorGroupBatch } from '../error-groups/error-group-projection.js';
 import { WardenError } from '../errors.js';
 import { projectAgent, type AgentDelta } from './agent-projection.js';
 
@@ -290,6 +291,7 @@ export class PgWriter {
     const agents = new Map<string, AgentDelta>();
     const errors: (string | number | null)[][] = [[], [], [], [], [], [], [], [], [], []];
     const tasks: { ev: WardenEvent; seq: number }[] = [];
+    const groups = new PgErrorGroupBatch(pgText);
     for (let k = 0; k < n; k++) {
       const i = fresh[k]!;
       const e = events[i]!;
@@ -313,7 +315,7 @@ export class PgWriter {
           pgText(d.stack),
           pgText(d.taskId),
           d.fatal ? 1 : 0,
-          pgText(d.fingerprint),
+          groups.add(e, s),
           e.ts,
         ];
         for (let c = 0; c < row.length; c++) errors[c]!.push(row[c]!);
@@ -357,6 +359,7 @@ export class PgWriter {
       ],
     });
     if (tasks.length > 0) await this.writeTasks(client, tasks);
+    if (groups.size > 0) await client.query(groups.query(receivedAt));
     return { results, last };
   }
 

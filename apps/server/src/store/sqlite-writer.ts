@@ -1,5 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import type { StoredEvent, WardenEvent } from '@warden/protocol';
+import { SqliteErrorGroupProjection } from '../error-groups/error-group-projection.js';
 import { mergeDelta, projectAgent, type AgentDelta } from './agent-projection.js';
 import { serializeStoredEvent } from './serialize.js';
 
@@ -36,6 +37,7 @@ export function openSqlite(file: string): Db {
 export class SqliteWriter {
   private readonly writer: Db;
   private readonly stmts: ReturnType<SqliteWriter['prepare']>;
+  private readonly errorGroups: SqliteErrorGroupProjection;
   private readonly appendTx: (
     events: readonly WardenEvent[],
     receivedAt: number,
@@ -50,6 +52,7 @@ export class SqliteWriter {
   constructor(file: string) {
     this.writer = openSqlite(file);
     this.stmts = this.prepare(this.writer);
+    this.errorGroups = new SqliteErrorGroupProjection(this.writer);
     // The newest stored event; once retention emptied the log, AUTOINCREMENT's high-water mark
     // (which a trailing duplicate may have moved one past), so a seq is never reused.
     const maxRow = this.writer.prepare('SELECT max(seq) AS seq FROM events').get() as {
@@ -258,13 +261,13 @@ export class SqliteWriter {
       lastSeq = seq;
       results.push({ seq, duplicate: false });
       projectAgent(ev, seq, receivedAt, agents);
-      this.projectRows(ev, seq);
+      this.projectRows(ev, seq, receivedAt);
     }
     return { results, agents, lastSeq };
   }
 
-  /** Task and error rows, written in the event's own transaction. */
-  private projectRows(ev: WardenEvent, seq: number): void {
+  /** Task and error rows (and error groups), written in the event's own transaction. */
+  private projectRows(ev: WardenEvent, seq: number, receivedAt: number): void {
     const s = this.stmts;
     switch (ev.type) {
       case 'task_assigned':
@@ -300,7 +303,7 @@ export class SqliteWriter {
           ev.data.stack ?? null,
           ev.data.taskId ?? null,
           ev.data.fatal ? 1 : 0,
-          ev.data.fingerprint ?? null,
+          this.errorGroups.apply(ev, seq, receivedAt),
           ev.ts,
         );
         break;
