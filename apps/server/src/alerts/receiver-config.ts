@@ -100,7 +100,7 @@ export const TmuxReceiverConfigSchema = z.strictObject({
     .min(1, 'must not be empty')
     .max(200, 'must be at most 200 characters')
     // eslint-disable-next-line no-control-regex
-    .regex(/^[^\u0000-\u001f\u007f\s]+$/, 'must be a tmux target such as "fleet:0.1"'),
+    .regex(/^[^\u0000-\u001f\u007f\s]*$/, 'must be a tmux target such as "fleet:0.1"'),
   /** Also type a line when a group resolves (off: a pane is someone's input). @defaultValue false */
   send_resolved: z.boolean().default(false),
   /**
