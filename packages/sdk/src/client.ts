@@ -14,6 +14,7 @@ import {
   type EscalationData,
   type HealthChangedData,
   type LogLevel,
+  type RetryPolicy,
   type StoredEvent,
   type Topic,
   type ValidationIssue,
@@ -24,6 +25,7 @@ import { Backoff, type ReconnectOptions } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
 import { OutboxFullError, WardenSdkError } from './errors.js';
 import { newEventId } from './event-id.js';
+import { RetryPolicyClient, type RetryableError } from './retry-policy-client.js';
 import type { Spool } from './spool.js';
 import { TaskQueueClient } from './task-queue-client.js';
 import { TaskQueueHttp } from './task-queue-http.js';
@@ -253,6 +255,8 @@ export class WardenClient {
   /** The task queue over HTTP, as this client's agent (see {@link TaskQueueClient}). */
   readonly tasks: TaskQueueClient;
   private readonly agentState: AgentStateClient;
+  /** Retry policies per error pattern, cached (see {@link RetryPolicyClient}). */
+  readonly retryPolicies: RetryPolicyClient;
   private acked = 0;
   private rejected = 0;
   private reconnects = 0;
@@ -287,6 +291,7 @@ export class WardenClient {
     });
     this.tasks = new TaskQueueClient(http);
     this.agentState = new AgentStateClient(http);
+    this.retryPolicies = new RetryPolicyClient(http);
     // Events an earlier run of this agent left unacked go first.
     if (this.spool) {
       // Never refused for lack of room: they were accepted once, and dropping them is loss.
@@ -298,6 +303,14 @@ export class WardenClient {
   /** Saves this agent's state on the hub (JSON, ≤ 64 KiB) to resume from after a restart. */
   saveState(state: unknown): Promise<AgentStateRecord> {
     return this.agentState.save(state);
+  }
+
+  /**
+   * What the hub's operators want done about `err` (issue 5 point 4): `{ retry, maxAttempts,
+   * backoff, escalate, policyId, fingerprint }`, from the policy list cached for 30 s.
+   */
+  retryPolicyFor(err: RetryableError): Promise<RetryPolicy> {
+    return this.retryPolicies.retryPolicyFor(err);
   }
 
   /** This agent's saved state, or undefined when it saved none. */

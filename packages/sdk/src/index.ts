@@ -22,3 +22,6 @@ export { TaskQueueClient } from './task-queue-client.js';
 export type { TaskContext, TaskHandler, TaskWorker, WorkOptions } from './task-queue-client.js';
 export { TaskQueueHttp, WardenHttpError } from './task-queue-http.js';
 export type { FetchLike, HttpOptions } from './task-queue-http.js';
+export { RetryPolicyClient, fingerprintInput } from './retry-policy-client.js';
+export type { RetryableError, RetryPolicyOptions } from './retry-policy-client.js';
+export type { Backoff as RetryBackoff, RetryPolicy, RetryPolicyList } from '@warden/protocol';
