@@ -80,6 +80,7 @@ export function describeLogStoreConformance(
       expect(await seqs({ order: 'desc', limit: 2 })).toEqual([5, 4]);
       expect(await seqs({ order: 'desc', limit: 2, cursor: 4 })).toEqual([3, 2]);
       expect(await seqs({ order: 'asc', limit: 2, cursor: 2 })).toEqual([3, 4]);
+      expect(await seqs({ order: 'desc', limit: 10, maxSeq: 3 })).toEqual([3, 2, 1]);
     });
 
     it('deletes rows older than a cutoff', async () => {

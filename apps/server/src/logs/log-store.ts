@@ -25,6 +25,8 @@ export interface LogQuery {
   until?: number;
   /** Rows past this seq in the order asked: `seq < cursor` newest first, `seq > cursor` oldest first. */
   cursor?: number;
+  /** Only rows with `seq <= maxSeq` (what the projection had applied when the search began). */
+  maxSeq?: number;
   order: 'asc' | 'desc';
   limit: number;
 }

@@ -122,6 +122,7 @@ export class PgLogStore implements LogStore {
     if (q.correlationId !== undefined) b = b.where('correlation_id', '=', q.correlationId);
     if (q.q !== undefined && q.q !== '') b = b.where('message', 'ilike', likePattern(q.q));
     if (q.cursor !== undefined) b = b.where('seq', q.order === 'desc' ? '<' : '>', q.cursor);
+    if (q.maxSeq !== undefined) b = b.where('seq', '<=', q.maxSeq);
     const rows = await b.orderBy('seq', q.order).limit(q.limit).execute();
     return rows.map((r) => ({
       seq: Number(r.seq),

@@ -157,6 +157,10 @@ export class SqliteLogStore implements LogStore {
       where.push(q.order === 'desc' ? 'seq < ?' : 'seq > ?');
       params.push(q.cursor);
     }
+    if (q.maxSeq !== undefined) {
+      where.push('seq <= ?');
+      params.push(q.maxSeq);
+    }
     const text = `SELECT seq, agent_id, ts, level, stream, message, correlation_id FROM logs
       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY seq ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ?`;
