@@ -17,6 +17,7 @@ import {
 import type { ProblemCode, ValidationIssue } from '@warden/protocol';
 import { WardenError, problemBody } from './errors.js';
 import { featureList } from './features.js';
+import { REQUEST_ID_HEADER, requestIdOf } from './logs/request-id.js';
 import { createAuthHook } from './http-auth.js';
 import type { HubContext } from './hub-context.js';
 import { registerAgentStateRoutes } from './routes-agent-state.js';
@@ -85,10 +86,17 @@ function redactUrl(url: string): string {
 export async function buildApp(ctx: HubContext, logger: Logger): Promise<WardenApp> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({
+      disableRequestLogging: true,
+      requestIdLogLabel: 'correlationId',
+    }),
     bodyLimit: ctx.limits.maxBatchBytes,
     trustProxy: false,
     return503OnClosing: true,
+    // A caller's x-request-id (when safe) names the request; it is the `correlationId` of
+    // every line the request logs, and comes back in the answer's x-request-id header.
+    genReqId: requestIdOf,
+    requestIdHeader: false,
   }).withTypeProvider<ZodTypeProvider>();
 
   // JSON only: a text/plain body is refused with 415 instead of failing validation.
@@ -114,6 +122,11 @@ export async function buildApp(ctx: HubContext, logger: Logger): Promise<WardenA
       `no route ${req.method} ${redactUrl(req.url).split('?')[0]}`,
     );
     return reply.code(404).type('application/problem+json').send(body);
+  });
+  // First hook, so refused requests (401, 404) carry their id too.
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header(REQUEST_ID_HEADER, req.id);
+    done();
   });
   app.addHook('onResponse', (req, reply, done) => {
     if (reply.statusCode >= 500) {
