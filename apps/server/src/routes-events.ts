@@ -8,6 +8,7 @@ import {
   validateEventBody,
 } from '@warden/protocol';
 import { WardenError } from './errors.js';
+import { eventLogFields } from './logs/request-id.js';
 import type { HubContext } from './hub-context.js';
 import { mayPublishFor } from './roles.js';
 
@@ -65,7 +66,19 @@ export function registerEventRoutes(app: FastifyInstance, ctx: HubContext): void
           );
         }
       });
-      const acks = await ctx.ingestor.submit(result.events);
+      let acks;
+      try {
+        acks = await ctx.ingestor.submit(result.events);
+      } catch (err) {
+        req.log.warn({ err, ...eventLogFields(result.events, true) }, 'publish failed');
+        throw err;
+      }
+      if (req.log.level === 'debug' || req.log.level === 'trace') {
+        req.log.debug(
+          { events: acks.length, ...eventLogFields(result.events, true) },
+          'events committed',
+        );
+      }
       return { acks };
     },
   );

@@ -22,6 +22,7 @@ import type { Clock } from './clock.js';
 import type { CommandPeer, CommandRouter } from './command-router.js';
 import { WardenError } from './errors.js';
 import type { Ingestor } from './ingestor.js';
+import { eventLogFields } from './logs/request-id.js';
 import { can, mayPublishFor, maySubscribe, type Principal } from './roles.js';
 import type { EventStore } from './store/event-store.js';
 import { eventFrame, serializeStoredEvent } from './store/serialize.js';
@@ -355,6 +356,10 @@ export class Connection implements CommandPeer {
     this.ctx.ingestor.submit(result.events).then(
       (acks) => this.sendRaw(ackFrame(ref, acks)),
       (err: unknown) => {
+        this.ctx.log.warn(
+          { err, sub: this.principal.sub, ...eventLogFields(result.events, false) },
+          'publish failed',
+        );
         const code = err instanceof WardenError ? err.code : 'internal';
         this.sendError(code, err instanceof Error ? err.message : 'publish failed', ref);
       },
