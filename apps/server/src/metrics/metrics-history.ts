@@ -239,10 +239,13 @@ export class MetricsHistory implements HubFeature {
    */
   async retain(now: number): Promise<Record<string, number>> {
     if (!this.rollups) return {};
+    // Hours that closed are rolled up first; minute rows of an hour not rolled up yet stay.
+    await this.flush();
+    const hourMark = await this.store.hourMark();
     const r = this.ctx.config.retention;
     return this.store.retain({
       raw: now - r.metrics_raw,
-      minute: now - r.metrics_1m,
+      minute: Math.min(now - r.metrics_1m, hourMark),
       hour: now - r.metrics_1h,
     });
   }

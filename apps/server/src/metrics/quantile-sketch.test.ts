@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { QuantileSketch, SKETCH_ACCURACY } from './quantile-sketch.js';
 
-/** Nearest-rank quantile of sorted data at the rank the sketch uses (q × (n − 1)). */
+/** Nearest-rank quantile of sorted data: the ⌈q·n⌉-th smallest. */
 function exact(sorted: number[], q: number): number {
-  return sorted[Math.floor(q * (sorted.length - 1))]!;
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
 }
 
 /** Seeded PRNG so a failure is reproducible. */

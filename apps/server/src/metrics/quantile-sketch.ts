@@ -50,10 +50,13 @@ export class QuantileSketch {
     return this;
   }
 
-  /** The value at quantile `q` (0…1), or undefined for an empty sketch. */
+  /**
+   * The value at quantile `q` (0…1) by nearest rank (the ⌈q·n⌉-th smallest sample, so p99 of
+   * three samples is the largest), or undefined for an empty sketch.
+   */
   quantile(q: number): number | undefined {
     if (this.n === 0) return undefined;
-    const rank = Math.max(0, Math.min(1, q)) * (this.n - 1);
+    const rank = Math.max(0, Math.ceil(Math.max(0, Math.min(1, q)) * this.n) - 1);
     let seen = 0;
     // Most negative first: larger magnitudes of negative values sort lowest.
     if (this.neg.size > 0) {
