@@ -72,8 +72,14 @@ describe('QuantileSketch', () => {
           const a = new QuantileSketch();
           const b = new QuantileSketch();
           const all = new QuantileSketch();
-          for (const v of xs) (a.add(v), all.add(v));
-          for (const v of ys) (b.add(v), all.add(v));
+          for (const v of xs) {
+            a.add(v);
+            all.add(v);
+          }
+          for (const v of ys) {
+            b.add(v);
+            all.add(v);
+          }
           const merged = QuantileSketch.decode(a.encode()).merge(QuantileSketch.decode(b.encode()));
           expect(merged.count).toBe(xs.length + ys.length);
           expect(merged.encode()).toEqual(all.encode());
