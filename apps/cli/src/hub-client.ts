@@ -75,7 +75,8 @@ export class HubClient {
   constructor(
     /** Base URL without a trailing slash, e.g. `http://127.0.0.1:7070`. */
     readonly url: string,
-    private readonly token: string | undefined,
+    /** The bearer token, also for the WebSocket (`warden logs --follow`). */
+    readonly token: string | undefined,
     private readonly options: {
       tokenSource?: TokenSource;
       /** Where a minted token's secret was read, for the 401 hint. */
