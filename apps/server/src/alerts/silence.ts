@@ -17,7 +17,14 @@ export const SilenceInputSchema = z
   })
   .superRefine((s, ctx) => {
     // A silence whose every matcher matches an empty label would silence every alert.
-    if (s.matchers.every((m) => compileMatchers([m])({}))) {
+    const matchesEmpty = (m: (typeof s.matchers)[number]) => {
+      try {
+        return compileMatchers([m])({});
+      } catch {
+        return false; // an invalid regex: reported on its own field
+      }
+    };
+    if (s.matchers.every(matchesEmpty)) {
       ctx.addIssue({
         code: 'custom',
         path: ['matchers'],
