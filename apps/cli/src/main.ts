@@ -4,6 +4,7 @@ import { registerAgentsCommand } from './agents-command.js';
 import { registerControlCommands } from './control-command.js';
 import { registerDaemonCommand } from './daemon-command.js';
 import { EXIT } from './exit-codes.js';
+import { registerLogsCommand } from './logs-command.js';
 import { serve } from './serve-command.js';
 import { supervise } from './supervise-command.js';
 import { token, type TokenFlags } from './token-command.js';
@@ -95,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDaemonCommand(program, setCode);
   registerAgentsCommand(program, setCode);
   registerControlCommands(program, setCode);
+  registerLogsCommand(program, setCode);
 
   try {
     await program.parseAsync(argv);
