@@ -1,5 +1,6 @@
-import { connect, type WardenClient } from '@warden/sdk';
+import { RetryPolicyClient, connect, type WardenClient } from '@warden/sdk';
 import type { Clock } from './clock.js';
+import { ErrorRetryGuard } from './error-retry-guard.js';
 import { systemClock } from './clock.js';
 import type { StrategyFactory } from './monitoring-strategy.js';
 import type { PluginHost } from './plugin-host.js';
@@ -93,8 +94,14 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
         );
       return body.token;
     });
+  // The hub's retry policies per error pattern, in restart decisions (issue 5 point 4).
+  const guard = new ErrorRetryGuard(
+    new RetryPolicyClient({ url: base, token: opts.token, clock }),
+    () => clock.now(),
+  );
   const supervisor = new Supervisor({
     agents: opts.agents,
+    errorVerdict: (run) => guard.verdict(run),
     reporter,
     log: opts.log,
     agentEnv: async (agentId) => ({
@@ -139,6 +146,7 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
         ids.map((id) => `agent:${id}`),
         (event) => {
           everSeen.add(event.agentId);
+          guard.observe(event as { agentId: string; type: string; data: Record<string, unknown> });
           supervisor.observe({
             agentId: event.agentId,
             type: event.type,
@@ -178,6 +186,7 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
   };
 
   follow();
+  guard.warm();
   supervisor.start();
   pollTimer = clock.setTimeout(() => void poll(), pollMs);
 

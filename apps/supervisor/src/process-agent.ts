@@ -20,6 +20,7 @@ import {
   type RestartPolicyDecision,
   type RestartPolicySnapshot,
 } from './restart-policy.js';
+import type { ErrorRetryVerdict, ErrorRunFacts } from './error-retry-guard.js';
 import type { ResolvedProcessAgentConfig } from './supervisor-config.js';
 import type { SupervisorLog, SupervisorReporter } from './supervisor-reporter.js';
 
@@ -42,6 +43,11 @@ export interface ProcessAgentDeps {
   maxLogLinesPerSec?: number;
   /** Health checks from plugins (`checks:`), behind the plugin host's isolation. */
   pluginChecks?: readonly HostedHealthCheck[];
+  /**
+   * The hub's retry policy for the error that ended a run (issue 5 point 4), asked when a
+   * restart is due; `stop` leaves the agent failed, `escalate` raises an escalation.
+   */
+  errorVerdict?: (run: ErrorRunFacts) => ErrorRetryVerdict | undefined;
 }
 
 /** What the daemon keeps of an agent across its own restarts. */
@@ -99,6 +105,9 @@ export class ProcessAgent {
   private readonly pluginHealth = new Map<string, { health: Health; announced: boolean }>();
   private lastResources: { cpuPercent: number; rssBytes: number } | undefined;
   private lastSeenAt: number | undefined;
+  /** The current run's start and last stderr lines, for {@link ProcessAgentDeps.errorVerdict}. */
+  private runStartedAt = 0;
+  private stderrTail: string[] = [];
   /** Its output on disk (`logs.files`), every line, past the hub's rate limit too. */
   private readonly logFile: AgentLogFile | undefined;
 
@@ -432,6 +441,8 @@ export class ProcessAgent {
     });
     this.proc = proc;
     this.starting = false;
+    this.runStartedAt = this.deps.clock.now();
+    this.stderrTail = [];
     if (proc.pid === undefined) return; // the spawn failed; its exit follows
     const now = this.deps.clock.now();
     this.health.reset(now);
@@ -510,6 +521,22 @@ export class ProcessAgent {
         if (this.closed) return;
         this.restartTimer = this.deps.clock.setTimeout(() => {
           this.restartTimer = undefined;
+          // Asked now, not at the exit: a fatal error the agent reported just before exiting
+          // reaches the supervisor through the hub, possibly after the exit itself.
+          const verdict = this.deps.errorVerdict?.({
+            agentId: this.id,
+            startedAt: this.runStartedAt,
+            attempt: decision.attempt,
+            stderrTail: this.stderrTail,
+          });
+          if (verdict?.escalate) this.escalate(verdict.reason, 'critical');
+          if (verdict?.stop) {
+            this.policy.stop();
+            this.report('agent_lifecycle', { action: 'stopped', reason: verdict.reason });
+            this.setStatus('failed', verdict.reason);
+            this.deps.onChange?.();
+            return;
+          }
           void this.spawn(`restart ${decision.attempt}`);
         }, decision.delayMs);
         return;
@@ -561,6 +588,7 @@ export class ProcessAgent {
   }
 
   private onLine(line: OutputLine): void {
+    if (line.stream === 'stderr' && this.stderrTail.push(line.line) > 40) this.stderrTail.shift();
     this.logFile?.write(line.ts, line.stream, line.partial ? `${line.line} …` : line.line);
     const max = this.deps.maxLogLinesPerSec ?? 200;
     const w = this.logWindow;

@@ -16,7 +16,7 @@ import {
 import type { PaneSource } from './pane-watcher.js';
 import type { HostedHealthCheck, PluginHost } from './plugin-host.js';
 import { PmNotifier, type PaneTyper } from './pm-notifier.js';
-import { ProcessAgent, type AgentSummary } from './process-agent.js';
+import { ProcessAgent, type AgentSummary, type ProcessAgentDeps } from './process-agent.js';
 import { ProcessSampler, ProcessTreeScanner, type ProcessSample } from './process-tree.js';
 import type { ResolvedAgentConfig } from './supervisor-config.js';
 import type { SupervisorLog, SupervisorReporter } from './supervisor-reporter.js';
@@ -60,6 +60,8 @@ export interface SupervisorOptions {
    * `monitoring.strategy`) and their notifiers (every escalation is sent to each).
    */
   plugins?: PluginHost;
+  /** The hub's retry policies in restart decisions (see error-retry-guard.ts). */
+  errorVerdict?: ProcessAgentDeps['errorVerdict'];
 }
 
 type Agent = ProcessAgent | TmuxAgent;
@@ -301,6 +303,7 @@ export class Supervisor {
         ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
         onChange: () => this.scheduleSave(),
         pluginChecks: this.pluginChecksFor(config.id, config.pluginChecks),
+        ...(this.opts.errorVerdict ? { errorVerdict: this.opts.errorVerdict } : {}),
       });
       const saved = this.savedState[config.id];
       if (saved !== undefined) agent.restore(saved);
