@@ -22,6 +22,12 @@ const DAY = 24 * HOUR;
 /** 2026-01-01T10:00:00Z: an hour boundary. */
 const T0 = Date.UTC(2026, 0, 1, 10);
 
+/** A retention pass at the clock's time (the pass the hub started at listen may still run). */
+async function retainNow(s: TestServer): Promise<void> {
+  await s.warden.retention.runOnce();
+  await s.warden.retention.runOnce();
+}
+
 class ManualClock implements Clock {
   constructor(public t: number) {}
   now(): number {
@@ -79,7 +85,9 @@ async function get<T = Json>(
 }
 
 async function query(s: TestServer, params: Record<string, string | number>) {
-  const qs = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]));
+  const qs = new URLSearchParams(
+    Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]),
+  );
   const r = await get<MetricsAnswer>(s, `/api/v1/metrics/query?${qs}`);
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return r.body;
@@ -336,11 +344,11 @@ describe('metrics history', () => {
     const size = () =>
       statSync(db).size + (existsSync(db + '-wal') ? statSync(db + '-wal').size : 0);
     // The writer's own checkpoints: measure the file as retention finds it.
-    await s.warden.retention.runOnce();
+    await retainNow(s);
     const sizeBefore = size();
 
     clock.t = T0 + DAY + 2 * HOUR;
-    await s.warden.retention.runOnce();
+    await retainNow(s);
     const raw = await get<{ events: unknown[] }>(s, '/api/v1/events?type=metric_update&limit=10');
     expect(raw.body.events).toEqual([]);
     const kept = await get<{ events: Array<{ id: string }> }>(
@@ -372,7 +380,7 @@ describe('metrics history', () => {
 
     // Past metrics_1m the minute rows go; the hour rows stay.
     clock.t = T0 + 31 * DAY;
-    await s.warden.retention.runOnce();
+    await retainNow(s);
     const counts = await s.warden.ctx.features.metrics.rowCounts();
     expect(counts.metric_rollups_1m).toBe(0);
     expect(counts.metric_rollups_1h).toBeGreaterThan(0);

@@ -6,10 +6,16 @@ import type { HubFeature } from '../hub-feature.js';
 import { HostSampler } from './host-sampler.js';
 import { MetricsAccumulator } from './metrics-accumulator.js';
 import type { MetricsConfig } from './metrics-config.js';
-import { runMetricsQuery, type MetricsAnswer, type MetricsQuery } from './metrics-query.js';
+import {
+  runMetricsQuery,
+  type LiveSamples,
+  type MetricsAnswer,
+  type MetricsQuery,
+} from './metrics-query.js';
 import { registerMetricsRoutes } from './metrics-routes.js';
 import { PgRollupStore } from './pg-rollup-store.js';
-import { FLEET, HOUR, MINUTE, type RollupStore } from './rollup-store.js';
+import { RollupAgg } from './rollup-agg.js';
+import { FLEET, HOUR, MINUTE, type MinuteDelta, type RollupStore } from './rollup-store.js';
 import { SqliteRollupStore } from './sqlite-rollup-store.js';
 
 /** Events read per replay page at start. */
@@ -42,6 +48,21 @@ export class MetricsHistory implements HubFeature {
   private flushing: Promise<void> | undefined;
   private ready: Promise<void> | undefined;
   private droppedLogged = 0;
+  /** Deltas of the flush in progress (still visible to queries until it commits). */
+  private inflight: readonly MinuteDelta[] = [];
+  private commits = 0;
+  private readonly live: LiveSamples = {
+    generation: () => this.commits,
+    peek: (agentId, name, from, to, into) => {
+      this.acc.peek(agentId, name, from, to, into);
+      for (const d of this.inflight) {
+        if (d.agentId !== agentId || d.name !== name || d.bucket < from || d.bucket >= to) continue;
+        const had = into.get(d.bucket);
+        if (had) had.merge(d.agg);
+        else into.set(d.bucket, new RollupAgg().merge(d.agg));
+      }
+    },
+  };
 
   constructor(
     readonly ctx: HubContext,
@@ -133,11 +154,15 @@ export class MetricsHistory implements HubFeature {
       const checkpoint = this.acc.lastSeq;
       const now = this.now();
       const closeHoursBefore = Math.floor((now - HOUR_GRACE) / HOUR) * HOUR;
+      this.inflight = minutes;
       try {
         await this.store.flush({ minutes, checkpoint, closeHoursBefore });
+        this.commits++;
       } catch (err) {
         this.acc.restore(minutes);
         throw err;
+      } finally {
+        this.inflight = [];
       }
       if (this.acc.dropped > this.droppedLogged) {
         this.log.warn(
@@ -200,7 +225,7 @@ export class MetricsHistory implements HubFeature {
         rawMaxRange: this.cfg.raw_max_range,
       },
       this.store,
-      this.acc,
+      this.live,
     );
   }
 

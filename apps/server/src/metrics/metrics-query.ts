@@ -1,4 +1,3 @@
-import type { MetricsAccumulator } from './metrics-accumulator.js';
 import { isDerivedSeries } from './metrics-accumulator.js';
 import { RollupAgg } from './rollup-agg.js';
 import { FLEET, HOUR, MINUTE, type RollupStore } from './rollup-store.js';
@@ -126,12 +125,36 @@ function point(ts: number, a: RollupAgg, step: number): MetricPointOut {
   };
 }
 
-/** Answers one series query from the store and this process's unflushed samples. */
+/** This process's samples not in the store yet: held, or in a flush not committed yet. */
+export interface LiveSamples {
+  /** Counts committed flushes: a read that saw it change may have missed or doubled a flush. */
+  generation(): number;
+  peek(agentId: string, name: string, from: number, to: number, into: Map<number, RollupAgg>): void;
+}
+
+/**
+ * Answers one series query from the store and this process's unflushed samples. The rows
+ * and the live samples are taken as of one flush generation (read again if a flush committed
+ * meanwhile), so a sample is counted once.
+ */
 export async function runMetricsQuery(
   q: MetricsQuery,
   l: QueryLimits,
   store: RollupStore,
-  acc: MetricsAccumulator,
+  live: LiveSamples,
+): Promise<MetricsAnswer> {
+  for (let attempt = 0; ; attempt++) {
+    const gen = live.generation();
+    const answer = await readOnce(q, l, store, live);
+    if (live.generation() === gen || attempt >= 4) return answer;
+  }
+}
+
+async function readOnce(
+  q: MetricsQuery,
+  l: QueryLimits,
+  store: RollupStore,
+  live: LiveSamples,
 ): Promise<MetricsAnswer> {
   let plan = planQuery(q, l);
   const steps = new Map<number, RollupAgg>();
@@ -183,7 +206,7 @@ export async function runMetricsQuery(
       }
     }
     const pending = new Map<number, RollupAgg>();
-    acc.peek(q.agentId, q.name, first, q.to, pending);
+    live.peek(q.agentId, q.name, first, q.to, pending);
     for (const [b, a] of pending) into(b, a);
   }
   const points = [...steps.entries()]
