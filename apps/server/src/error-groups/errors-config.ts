@@ -24,7 +24,24 @@ export const ErrorPatternsConfigSchema = z.strictObject({
    * `match` (fingerprint, type, message regex: every key given must match) fits wins.
    * @defaultValue []
    */
-  retry: z.array(RetryRuleSchema).max(1000).default([]),
+  retry: z
+    .array(RetryRuleSchema)
+    .max(1000)
+    .default([])
+    .superRefine((rules, ctx) => {
+      const seen = new Set<string>();
+      rules.forEach((r, i) => {
+        if (r.name === undefined) return;
+        if (seen.has(r.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'name'],
+            message: `name ${JSON.stringify(r.name)} is used twice`,
+          });
+        }
+        seen.add(r.name);
+      });
+    }),
   /** The policy when no rule matches. @defaultValue `{ retry: true, backoff: { initial: 1s, multiplier: 2, max: 5m }, escalate: false }` */
   default_retry: DefaultRetrySchema.prefault({}),
   /** How long per-hour counts of each group are kept. @defaultValue 7d */
