@@ -102,6 +102,8 @@ export function registerReadRoutes(app: FastifyInstance, ctx: HubContext): void 
         unresolvedErrorsByAgent: errorsByAgent,
         // Task queue: total depth, leased, processing rate (per minute, last 5 min), per queue.
         queue: await ctx.queue.overview(),
+        // Firing alerts, newest first (silenced and inhibited ones say so).
+        alerts: { firing: ctx.features.alerts.firingViews() },
       };
     },
   );
