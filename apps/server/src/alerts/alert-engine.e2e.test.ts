@@ -163,6 +163,8 @@ describe('alert engine end to end', () => {
       headers: { authorization: `Bearer ${await s.token('admin')}` },
     });
     expect(await metrics.text()).toContain('warden_alerts_firing{severity="warning"} 1');
+    const dash = await api(s, 'GET', '/api/v1/dashboard', undefined, 'viewer');
+    expect(dash.body.alerts.firing.map((x: Json) => x.id)).toEqual([a.id]);
 
     await publish(s, clock, 'w1', 'metric_update', { metrics: { cpu_percent: 10 } });
     clock.t += 5 * M;
