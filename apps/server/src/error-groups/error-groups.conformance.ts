@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fingerprintError } from '@warden/protocol';
-import type { TestServer } from '../test-support/test-server.js';
 import type { ErrorGroup, ErrorGroupDetail } from './error-group-store.js';
 
 /*
@@ -9,6 +8,16 @@ import type { ErrorGroup, ErrorGroupDetail } from './error-group-store.js';
  * `error_occurred` counted once in its group, states and regression, filters and paging,
  * roles, bad input answered with a problem naming the field and nothing changed.
  */
+
+/** The slice of test-support's TestServer used here (this file is part of the build). */
+interface TestServer {
+  url: string;
+  warden: {
+    ctx: { features: { errorGroups: { retain(now: number): Promise<Record<string, number>> } } };
+  };
+  token(role: 'admin' | 'operator' | 'viewer' | 'agent', agentId?: string): Promise<string>;
+  close(): Promise<void>;
+}
 
 export interface ConformanceHub {
   server: TestServer;
