@@ -151,7 +151,7 @@ export class HubMetrics {
     label: string,
     rest: T,
   ): T & { agent?: string } {
-    return label === '' ? rest : { ...rest, agent: label };
+    return label === '' ? rest : { agent: label, ...rest };
   }
 
   /** Seeds agent statuses from the store at start. */
