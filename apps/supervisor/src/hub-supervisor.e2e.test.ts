@@ -85,6 +85,34 @@ describe('supervisor against a real hub', () => {
     );
   });
 
+  it('an agent that only sends heartbeats after it spoke stays responsive; one that goes silent becomes unresponsive', async () => {
+    const srv = await startTestServer();
+    servers.push(srv);
+    const agent = (id: string, heartbeatMs: number) => ({
+      id,
+      command: ['node', 'heartbeat-only.mjs'],
+      cwd: agentsDir,
+      env: { HEARTBEAT_MS: String(heartbeatMs) },
+      health: { heartbeat_timeout: '7s' },
+    });
+    await fleet(srv, [agent('beating', 500), agent('silent', 0)]);
+    // The hub's agent list (read every 5 s) carries the heartbeats the supervisor cannot see.
+    const unresponsive = await until(
+      'the silent agent unresponsive',
+      async () =>
+        (await events(srv, 'type=health_changed')).find(
+          (e) => (e.data as { check: string }).check === 'heartbeat',
+        ),
+      20_000,
+    );
+    expect(unresponsive.agentId).toBe('silent');
+    await new Promise((r) => setTimeout(r, 4000));
+    const heartbeatVerdicts = (await events(srv, 'type=health_changed')).filter(
+      (e) => (e.data as { check: string }).check === 'heartbeat',
+    );
+    expect(new Set(heartbeatVerdicts.map((e) => e.agentId))).toEqual(new Set(['silent']));
+  });
+
   it('POST /api/v1/agents/:id/restart reaches the supervisor: a new pid, the outcome as lifecycle events', async () => {
     const srv = await startTestServer();
     servers.push(srv);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { RetryPolicyClient, connect, type WardenClient } from '@warden/sdk';
 import type { Clock } from './clock.js';
 import { ErrorRetryGuard } from './error-retry-guard.js';
@@ -60,10 +61,20 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
   const bearer = async () =>
     `Bearer ${typeof opts.token === 'string' ? opts.token : await opts.token()}`;
   let outboxFullLogged = false;
+  // What this supervisor reports comes back on its agents' topics; its ids tell it apart from
+  // what an agent said itself (only that makes the agent one that may send heartbeats).
+  const ownIdPrefix = `sv-${randomBytes(6).toString('hex')}-`;
+  let ownIds = 0;
   const reporter: SupervisorReporter = {
     publish(agentId, type, data, ts) {
       client
-        .publish({ type, agentId, data, ...(ts !== undefined ? { ts } : {}) })
+        .publish({
+          id: `${ownIdPrefix}${(ownIds++).toString(36)}`,
+          type,
+          agentId,
+          data,
+          ...(ts !== undefined ? { ts } : {}),
+        })
         .then(() => {
           outboxFullLogged = false;
         })
@@ -145,7 +156,7 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
       client.subscribe(
         ids.map((id) => `agent:${id}`),
         (event) => {
-          everSeen.add(event.agentId);
+          if (!event.id.startsWith(ownIdPrefix)) everSeen.add(event.agentId);
           guard.observe(event as { agentId: string; type: string; data: Record<string, unknown> });
           supervisor.observe({
             agentId: event.agentId,
@@ -159,7 +170,8 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
   };
 
   // Heartbeats are not stored events: the hub's agent list says when each agent was last seen.
-  // Read only once some agent has spoken (a fleet of plain processes never needs it).
+  // Read only once some agent has spoken for itself (a fleet of plain processes, of which
+  // the hub hears only this supervisor's reports, never needs it).
   const everSeen = new Set<string>();
   const pollMs = Math.max(SEEN_POLL_MIN_MS, opts.checkIntervalMs ?? 5000);
   let pollTimer: unknown;
