@@ -68,6 +68,10 @@ export const EventMatchSchema = z
     message: z.string().min(1).max(1024).optional(),
     /** `task_completed`: match failed (false) or successful (true) tasks only. */
     success: z.boolean().optional(),
+    /** `health_changed`: the supervisor check(s), e.g. `memory_leak`, `task_stale`. */
+    check: oneOrMany(z.string().min(1).max(128)).optional(),
+    /** `health_changed`: the new health, e.g. `critical`. */
+    health: oneOrMany(z.enum(['healthy', 'warning', 'critical', 'unknown'])).optional(),
   })
   .superRefine((m, ctx) => {
     if (m.message === undefined) return;

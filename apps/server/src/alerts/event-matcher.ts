@@ -16,11 +16,15 @@ export function compileEventMatch(m: EventMatch): CompiledEventMatch {
   const re = m.message !== undefined ? new RegExp(m.message) : undefined;
   const statuses = m.status ? new Set<string>(m.status) : undefined;
   const actions = m.action ? new Set<string>(m.action) : undefined;
+  const checks = m.check ? new Set<string>(m.check) : undefined;
+  const healths = m.health ? new Set<string>(m.health) : undefined;
   return (e) => {
     if (e.type !== m.type) return false;
     const d = (e.data ?? {}) as Record<string, unknown>;
     if (statuses && !statuses.has(str(d.status) ?? '')) return false;
     if (actions && !actions.has(str(d.action) ?? '')) return false;
+    if (checks && !checks.has(str(d.check) ?? '')) return false;
+    if (healths && !healths.has(str(d.health) ?? '')) return false;
     if (m.severity !== undefined && d.severity !== m.severity) return false;
     if (m.error_type !== undefined && d.errorType !== m.error_type) return false;
     if (m.success !== undefined && d.success !== m.success) return false;
