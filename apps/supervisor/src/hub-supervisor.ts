@@ -46,6 +46,30 @@ export interface HubSupervisor {
 
 /** Heartbeats (which the hub does not store) are read from its agent list at most this often. */
 const SEEN_POLL_MIN_MS = 5000;
+/**
+ * Agent tokens asked of the hub at once. A fleet starting together would otherwise open one
+ * connection per agent (fetch opens as many as there are requests in flight), and each of
+ * them lingers until its keep-alive times out.
+ */
+const MINT_CONCURRENCY = 4;
+
+/** Runs at most `n` of the calls given to it at once, the rest in order as others finish. */
+function concurrencyLimit(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    // A finishing call hands its slot straight to the next waiter, so none is taken meanwhile.
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
 
 /**
  * Runs a {@link Supervisor} as a client of the hub, like any agent (DESIGN "The shape"): what
@@ -90,7 +114,8 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
         });
     },
   };
-  const mint =
+  const limited = concurrencyLimit(MINT_CONCURRENCY);
+  const mintFromHub =
     opts.mintAgentToken ??
     (async (agentId: string) => {
       const res = await fetch(`${base}/api/v1/agents/${encodeURIComponent(agentId)}/token`, {
@@ -105,6 +130,7 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
         );
       return body.token;
     });
+  const mint = (agentId: string) => limited(() => mintFromHub(agentId));
   // The hub's retry policies per error pattern, in restart decisions (issue 5 point 4).
   const guard = new ErrorRetryGuard(
     new RetryPolicyClient({ url: base, token: opts.token, clock }),
