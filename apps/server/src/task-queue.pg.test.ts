@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
+import { TestSchemas } from './test-support/pg-schemas.js';
 import type { QueueTask } from '@warden/protocol';
-import { TEST_PG_URL, describeWithServices, needPostgres } from './test-support/service-gate.js';
+import { describeWithServices, needPostgres } from './test-support/service-gate.js';
 import { startTestServer, type TestServer } from './test-support/test-server.js';
 
 /*
@@ -11,7 +10,8 @@ import { startTestServer, type TestServer } from './test-support/test-server.js'
  * and state saved through one is read through the other.
  */
 
-const schema = `wqe_${process.pid}_${randomBytes(3).toString('hex')}`;
+const schemas = new TestSchemas('wqe');
+const schema = schemas.name();
 const servers: TestServer[] = [];
 
 async function post<T>(s: TestServer, path: string, token: string, body: unknown) {
@@ -27,14 +27,11 @@ async function post<T>(s: TestServer, path: string, token: string, body: unknown
 describeWithServices('task queue on PostgreSQL replicas', [await needPostgres()], () => {
   afterAll(async () => {
     for (const s of servers) await s.close();
-    const c = new pg.Client({ connectionString: TEST_PG_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await c.end();
+    await schemas.dropAll();
   });
 
   it('two hubs share one queue: no task leased twice, releases and state seen by both', async () => {
-    const config = { server: { database_url: `${TEST_PG_URL}?schema=${schema}` } };
+    const config = { server: { database_url: schemas.url(schema) } };
     const a = await startTestServer({ config });
     servers.push(a);
     const b = await startTestServer({ config });

@@ -1,28 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PgEventStore } from '../store/pg-event-store.js';
+import { TestSchemas } from '../test-support/pg-schemas.js';
 import { SqliteEventStore } from '../store/sqlite-event-store.js';
-import { TEST_PG_URL, describeWithServices, needPostgres } from '../test-support/service-gate.js';
+import { describeWithServices, needPostgres } from '../test-support/service-gate.js';
 import { AlertRuleSchema } from './alert-rule.js';
 import type { AlertRecord } from './alert-state.js';
 import { AlertsStore } from './alerts-store.js';
 
-const schemas: string[] = [];
+const schemas = new TestSchemas('wa');
 const dirs: string[] = [];
-
-/** A fresh PostgreSQL schema, migrated by the hub's event store; its URL. */
-async function pgDatabase(): Promise<string> {
-  const schema = `wa_${process.pid}_${randomBytes(3).toString('hex')}`;
-  schemas.push(schema);
-  const events = PgEventStore.fromUrl(TEST_PG_URL, { schema, poolSize: 2 });
-  await events.migrate();
-  await events.close();
-  return `${TEST_PG_URL}?schema=${schema}`;
-}
+const pgDatabase = () => schemas.migrated();
 
 async function sqliteDatabase(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-alerts-store-'));
@@ -137,13 +126,7 @@ storeSuite('AlertsStore on SQLite', sqliteDatabase);
 
 describeWithServices('AlertsStore on PostgreSQL', [await needPostgres()], () => {
   afterAll(async () => {
-    const c = new pg.Client({ connectionString: TEST_PG_URL });
-    await c.connect();
-    try {
-      for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-    } finally {
-      await c.end();
-    }
+    await schemas.dropAll();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
   storeSuite('AlertsStore', pgDatabase);

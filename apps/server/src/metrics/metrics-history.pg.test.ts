@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
+import { TestSchemas } from '../test-support/pg-schemas.js';
 import type { Clock } from '../clock.js';
-import { TEST_PG_URL, describeWithServices, needPostgres } from '../test-support/service-gate.js';
+import { describeWithServices, needPostgres } from '../test-support/service-gate.js';
 import { startTestServer, type TestServer } from '../test-support/test-server.js';
 import type { MetricsAnswer } from './metrics-query.js';
 import type { RollupStore } from './rollup-store.js';
@@ -12,7 +11,8 @@ import type { RollupStore } from './rollup-store.js';
  * flushing shares of one minute, replay after a stop without a flush, and retention.
  */
 
-const schema = `wmh_${process.pid}_${randomBytes(3).toString('hex')}`;
+const schemas = new TestSchemas('wmh');
+const schema = schemas.name();
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
@@ -62,17 +62,14 @@ async function query(s: TestServer, qs: string): Promise<MetricsAnswer> {
 
 describeWithServices('metrics history on PostgreSQL', [await needPostgres()], () => {
   const config = {
-    server: { database_url: `${TEST_PG_URL}?schema=${schema}` },
+    server: { database_url: schemas.url(schema) },
     metrics: { flush_interval: '1h', system_interval: '1h' },
   };
   const clock = new ManualClock(T0 + 10 * MIN);
 
   afterAll(async () => {
     for (const s of servers) await s.close();
-    const c = new pg.Client({ connectionString: TEST_PG_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await c.end();
+    await schemas.dropAll();
   });
 
   it('merges two hubs’ shares of one minute, rolls the hour up, replays after a crash and keeps rollups through retention', async () => {

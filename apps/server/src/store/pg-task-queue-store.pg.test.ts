@@ -1,35 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { TestSchemas } from '../test-support/pg-schemas.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TEST_PG_URL, describeWithServices, needPostgres } from '../test-support/service-gate.js';
-import { PgEventStore } from './pg-event-store.js';
 import { PgTaskQueueStore } from './pg-task-queue-store.js';
 import { SqlAgentStateStore } from './sql-agent-state-store.js';
 import { describeQueueStoreConformance } from './task-queue-store.conformance.js';
 
-const schemas: string[] = [];
-let schemaCount = 0;
-
-/** A fresh schema of this test file, migrated by the hub's event store; its URL. */
-async function database(): Promise<string> {
-  const schema = `wq_${process.pid}_${schemaCount++}_${randomBytes(3).toString('hex')}`;
-  schemas.push(schema);
-  const events = PgEventStore.fromUrl(TEST_PG_URL, { schema, poolSize: 2 });
-  await events.migrate();
-  await events.close();
-  return `${TEST_PG_URL}?schema=${schema}`;
-}
+const schemas = new TestSchemas('wq');
+const database = () => schemas.migrated();
 
 describeWithServices('PgTaskQueueStore', [await needPostgres()], () => {
-  afterAll(async () => {
-    const c = new pg.Client({ connectionString: TEST_PG_URL });
-    await c.connect();
-    try {
-      for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-    } finally {
-      await c.end();
-    }
-  });
+  afterAll(() => schemas.dropAll());
 
   describeQueueStoreConformance('PgTaskQueueStore', async () => {
     const url = await database();
