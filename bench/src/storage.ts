@@ -24,16 +24,27 @@ const { values: args } = parseArgs({
     hours: { type: 'string', default: '24' },
     agents: { type: 'string', default: '200' },
     keep: { type: 'boolean', default: false },
+    batch: { type: 'string', default: '60' },
   },
 });
 const HOURS = Number(args.hours);
 const AGENTS = Number(args.agents);
 if (!(HOURS > 0) || !Number.isInteger(AGENTS) || AGENTS < 1) {
-  console.error('usage: storage [--hours H] [--agents N]  (H > 0, N ≥ 1)');
+  console.error('usage: storage [--hours H] [--agents N] [--batch S]  (H > 0, N ≥ 1)');
   process.exit(64);
 }
 const TARGET_MB = 200;
-const FLUSH_EVERY_S = 5;
+/**
+ * Simulated seconds submitted at once, then the rollups are flushed (the hub's own
+ * `metrics.flush_interval` is 5 s). The stored rows are the same whatever the batch (flushes
+ * merge into one row per series and minute); a larger batch only means fewer fsyncs, which
+ * on a slow disk bound a simulated day, not Warden's CPU.
+ */
+const FLUSH_EVERY_S = Number(args.batch);
+if (!Number.isInteger(FLUSH_EVERY_S) || FLUSH_EVERY_S < 1 || FLUSH_EVERY_S > 3600) {
+  console.error('--batch S: simulated seconds per commit round, 1–3600');
+  process.exit(64);
+}
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 /** 2026-01-01T00:00Z. */
