@@ -2,6 +2,7 @@ import { createTransport, type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import {
   DeliveryError,
+  retryFromConfig,
   type DeliverableReceiver,
   type RetryPolicy,
 } from './notification-delivery.js';
@@ -102,13 +103,7 @@ export class EmailReceiver implements DeliverableReceiver {
     this.from = smtp.from;
     this.prefix = config.subject_prefix;
     this.sendResolved = config.send_resolved;
-    this.retry = {
-      timeoutMs: config.timeout,
-      maxAttempts: config.max_attempts,
-      initialMs: config.backoff.initial,
-      maxMs: config.backoff.max,
-      multiplier: config.backoff.multiplier,
-    };
+    this.retry = retryFromConfig(config);
     this.secrets = smtp.pass === undefined || smtp.pass === '' ? [] : [smtp.pass];
     this.transport = transport ?? smtpTransport(smtp);
   }

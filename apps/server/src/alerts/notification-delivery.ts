@@ -80,6 +80,21 @@ export class DeliveryError extends Error {
   }
 }
 
+/** A receiver's `timeout`, `max_attempts` and `backoff` keys as its delivery policy. */
+export function retryFromConfig(c: {
+  timeout: number;
+  max_attempts: number;
+  backoff: { initial: number; max: number; multiplier: number };
+}): Partial<RetryPolicy> {
+  return {
+    timeoutMs: c.timeout,
+    maxAttempts: c.max_attempts,
+    initialMs: c.backoff.initial,
+    maxMs: c.backoff.max,
+    multiplier: c.backoff.multiplier,
+  };
+}
+
 /** The defaults of {@link NotificationDeliveryOptions.retry}. */
 export const DEFAULT_RETRY: RetryPolicy = {
   timeoutMs: 5000,

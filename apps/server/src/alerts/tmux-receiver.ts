@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DeliveryError,
+  retryFromConfig,
   type DeliverableReceiver,
   type RetryPolicy,
 } from './notification-delivery.js';
@@ -121,13 +122,7 @@ export class TmuxReceiver implements DeliverableReceiver {
     this.enterDelayMs = config.enter_delay;
     this.sendResolved = config.send_resolved;
     this.runner = runner;
-    this.retry = {
-      timeoutMs: config.timeout,
-      maxAttempts: config.max_attempts,
-      initialMs: config.backoff.initial,
-      maxMs: config.backoff.max,
-      multiplier: config.backoff.multiplier,
-    };
+    this.retry = retryFromConfig(config);
   }
 
   async send(n: AlertNotification, signal: AbortSignal): Promise<void> {

@@ -1,5 +1,5 @@
 import type { DeliverableReceiver } from './notification-delivery.js';
-import { DeliveryError } from './notification-delivery.js';
+import { DeliveryError, retryFromConfig } from './notification-delivery.js';
 import type { AlertNotification, NotifiedAlert } from './receiver.js';
 import type { WebhookReceiverConfig } from './receiver-config.js';
 
@@ -69,13 +69,7 @@ export class WebhookReceiver implements DeliverableReceiver {
   constructor(config: WebhookReceiverConfig, options: { fetch?: FetchLike } = {}) {
     this.name = config.name;
     this.sendResolved = config.send_resolved;
-    this.retry = {
-      timeoutMs: config.timeout,
-      maxAttempts: config.max_attempts,
-      initialMs: config.backoff.initial,
-      maxMs: config.backoff.max,
-      multiplier: config.backoff.multiplier,
-    };
+    this.retry = retryFromConfig(config);
     const url = new URL(config.url);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
