@@ -1,10 +1,15 @@
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '@warden/server';
 import { registerAgentsCommand } from './agents-command.js';
+import { registerAlertsCommand } from './alerts-command.js';
 import { registerControlCommands } from './control-command.js';
 import { registerDaemonCommand } from './daemon-command.js';
 import { EXIT } from './exit-codes.js';
+import { registerHealthCommand } from './health-command.js';
 import { registerLogsCommand } from './logs-command.js';
+import { registerMetricsCommand } from './metrics-command.js';
+import { registerMonitorCommand } from './monitor-command.js';
+import { registerOpenCommand } from './open-command.js';
 import { serve } from './serve-command.js';
 import { supervise } from './supervise-command.js';
 import { token, type TokenFlags } from './token-command.js';
@@ -97,6 +102,11 @@ export async function main(argv: string[]): Promise<number> {
   registerAgentsCommand(program, setCode);
   registerControlCommands(program, setCode);
   registerLogsCommand(program, setCode);
+  registerHealthCommand(program, setCode);
+  registerMetricsCommand(program, setCode);
+  registerAlertsCommand(program, setCode);
+  registerMonitorCommand(program, setCode);
+  registerOpenCommand(program, setCode);
 
   try {
     await program.parseAsync(argv);
