@@ -4,6 +4,7 @@ import { ConfigError } from '@warden/server';
 import { formatAgo, healthLabel, HEALTH_MARK } from './agents-command.js';
 import { processIo, type CliIo } from './cli-io.js';
 import { EXIT } from './exit-codes.js';
+import { formatSpan } from './table-format.js';
 import {
   HubClient,
   HubClientError,
@@ -337,23 +338,7 @@ export async function readHealth(client: HubClient, now: () => number): Promise<
 
 /** `2h 5m`, `3d 4h`, `45s`: the largest unit and the next one when it is not zero. */
 export function formatUptime(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  const units: Array<[string, number]> = [
-    ['d', 86_400],
-    ['h', 3600],
-    ['m', 60],
-    ['s', 1],
-  ];
-  for (let i = 0; i < units.length; i++) {
-    const [u, size] = units[i]!;
-    if (s < size && size > 1) continue;
-    const first = `${Math.floor(s / size)}${u}`;
-    const next = units[i + 1];
-    if (!next) return first;
-    const n = Math.floor((s % size) / next[1]);
-    return n > 0 ? `${first} ${n}${next[0]}` : first;
-  }
-  return '0s';
+  return formatSpan(seconds * 1000);
 }
 
 function counts(byKey: Readonly<Record<string, number>>, order?: readonly string[]): string {

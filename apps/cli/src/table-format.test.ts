@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cellText, formatTable, padCell } from './table-format.js';
+import { cellText, formatSpan, formatTable, padCell } from './table-format.js';
 
 describe('formatTable', () => {
   it('pads each column to its widest cell, two spaces apart, numbers right-aligned', () => {
@@ -50,5 +50,16 @@ describe('cellText and padCell', () => {
     expect(padCell('✅', 4)).toBe('✅  ');
     expect(padCell('7', 3, 'right')).toBe('  7');
     expect(padCell('toolong', 3)).toBe('toolong');
+  });
+});
+
+describe('formatSpan', () => {
+  it('shows the largest unit and the next one when it is not zero', () => {
+    expect(formatSpan(0)).toBe('0s');
+    expect(formatSpan(45_000)).toBe('45s');
+    expect(formatSpan(3_600_000)).toBe('1h');
+    expect(formatSpan(330_000)).toBe('5m 30s');
+    expect(formatSpan(100_800_000)).toBe('1d 4h');
+    expect(formatSpan(-5)).toBe('0s');
   });
 });

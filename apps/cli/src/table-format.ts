@@ -50,3 +50,24 @@ export function formatTable(
       .trimEnd();
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
 }
+
+/** `2h`, `1d 4h`, `45s`, `5m 30s`: the largest unit and the next when it is not zero. */
+export function formatSpan(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const units: Array<[string, number]> = [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ];
+  for (let i = 0; i < units.length; i++) {
+    const [u, size] = units[i]!;
+    if (s < size && size > 1) continue;
+    const first = `${Math.floor(s / size)}${u}`;
+    const next = units[i + 1];
+    if (!next) return first;
+    const n = Math.floor((s % size) / next[1]);
+    return n > 0 ? `${first} ${n}${next[0]}` : first;
+  }
+  return '0s';
+}
