@@ -8,6 +8,7 @@ import {
   LISTING_EVERY,
   MAX_PROBED_PIDS,
   ProcessSampler,
+  STAT_REFRESH_EVERY,
   ProcessTreeScanner,
   parseProcStat,
   readProcStat,
@@ -16,14 +17,16 @@ import {
   systemPageSize,
   treePids,
 } from './process-tree.js';
-import type { ProcStat, ProcTable } from './process-tree.js';
+import type { FleetCpuGate, ProcStat, ProcTable } from './process-tree.js';
+import { FleetCgroup } from './fleet-cgroup.js';
 import { ManualClock } from './test-support/manual-clock.js';
 
 const groups: number[] = [];
 const scanners: ProcessTreeScanner[] = [];
 const dirs: string[] = [];
+const fleetCgroups: FleetCgroup[] = [];
 
-afterEach(() => {
+afterEach(async () => {
   for (const pgid of groups.splice(0)) {
     try {
       process.kill(-pgid, 'SIGKILL');
@@ -32,6 +35,7 @@ afterEach(() => {
     }
   }
   for (const s of scanners.splice(0)) s.close();
+  for (const c of fleetCgroups.splice(0)) await c.close(0);
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -269,12 +273,18 @@ function fakeProc() {
     lastPid(pid: number) {
       fs.writeFileSync(path.join(dir, 'loadavg'), `0.00 0.01 0.05 1/123 ${pid}\n`);
     },
-    process(pid: number, ppid: number, pgid: number, thread = false) {
+    process(
+      pid: number,
+      ppid: number,
+      pgid: number,
+      thread = false,
+      { utime = 1, rss = 10, state = 'S' }: { utime?: number; rss?: number; state?: string } = {},
+    ) {
       fs.mkdirSync(path.join(dir, String(pid)), { recursive: true });
       // Field 38, exit_signal, is -1 for a thread and SIGCHLD (17) for a process.
       fs.writeFileSync(
         path.join(dir, String(pid), 'stat'),
-        `${pid} (x) S ${ppid} ${pgid} ${pgid} 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 5000 1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 ${thread ? -1 : 17} 0 0 0 0 0 0\n`,
+        `${pid} (x) ${state} ${ppid} ${pgid} ${pgid} 0 -1 0 0 0 0 0 ${utime} 1 0 0 20 0 1 0 5000 1000 ${rss} 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 ${thread ? -1 : 17} 0 0 0 0 0 0\n`,
       );
     },
   };
@@ -347,6 +357,187 @@ describe('ProcessTreeScanner without listing /proc', () => {
     });
     expect(tree).toHaveLength(2);
     expect(new Set(tree).size).toBe(2);
+  });
+});
+
+/**
+ * The fleet's cgroup stand-in: a temp dir with `cpuacct.usage` and `cgroup.procs` (which
+ * FleetCgroup appends adopted pids to, as the kernel would list them).
+ */
+function fakeCgroup() {
+  const parent = tempDir();
+  const dir = path.join(parent, 'warden-test');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(parent, 'cpuacct.usage'), '0\n');
+  fs.writeFileSync(path.join(dir, 'cpuacct.usage'), '1000\n');
+  fs.writeFileSync(path.join(dir, 'cgroup.procs'), '');
+  const r = FleetCgroup.open(parent, { name: 'warden-test' });
+  if (!r.cgroup) throw new Error(r.reason);
+  fleetCgroups.push(r.cgroup);
+  let usage = 1000;
+  return {
+    cgroup: r.cgroup,
+    /** Some process in the cgroup ran. */
+    ran(ns = 1) {
+      usage += ns;
+      fs.writeFileSync(path.join(dir, 'cpuacct.usage'), `${usage}\n`);
+    },
+    procs: () =>
+      fs
+        .readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map(Number),
+    setProcs: (pids: number[]) =>
+      fs.writeFileSync(path.join(dir, 'cgroup.procs'), pids.map((p) => `${p}\n`).join('')),
+  };
+}
+
+describe('ProcessTreeScanner with the fleet cgroup', () => {
+  const cpuOf = (t: ProcTable, root: number, pid: number) =>
+    t.trees.get(root)?.find((p) => p.pid === pid)?.cpuTicks;
+
+  /** A root 1000 with a child 1001, scanned until the scanner answers from its last table. */
+  function quietFleet(gate?: (cg: FleetCgroup) => FleetCpuGate) {
+    const proc = fakeProc();
+    const cg = fakeCgroup();
+    proc.process(1000, 1, 1000);
+    proc.process(1001, 1000, 1000);
+    proc.lastPid(1001);
+    const s = new ProcessTreeScanner({
+      procDir: proc.dir,
+      gate: gate ? gate(cg.cgroup) : cg.cgroup,
+    });
+    scanners.push(s);
+    return { proc, cg, s };
+  }
+
+  it('moves every member it finds into the cgroup, and answers from its last table while the fleet’s CPU does not move', () => {
+    const { proc, cg, s } = quietFleet();
+    expect(
+      s
+        .scan([1000])
+        .trees.get(1000)!
+        .map((p) => p.pid),
+    ).toEqual([1000, 1001]);
+    expect(cg.procs()).toEqual([1000, 1001]);
+    // They ran outside until moved, so the next scan still reads them.
+    s.scan([1000]);
+    expect(s.quietScans).toBe(0);
+    // Nothing in the cgroup ran: a member's files are not even read (this one changed on
+    // disk, which a real process could not do without running).
+    proc.process(1001, 1000, 1000, false, { utime: 50 });
+    const t = s.scan([1000]);
+    expect(s.quietScans).toBe(1);
+    expect(cpuOf(t, 1000, 1001)).toBe(2);
+  });
+
+  it('a member that ran is read again, exactly, as soon as the counter moves', () => {
+    const { proc, cg, s } = quietFleet();
+    s.scan([1000]);
+    s.scan([1000]);
+    proc.process(1001, 1000, 1000, false, { utime: 50 });
+    cg.ran();
+    const t = s.scan([1000]);
+    expect(s.quietScans).toBe(0);
+    expect(cpuOf(t, 1000, 1001)).toBe(51);
+    expect(s.scan([1000]) && s.quietScans).toBe(1);
+  });
+
+  it('a child born outside the cgroup is found, moved in, and read once more before the fleet is quiet again', () => {
+    const { proc, cg, s } = quietFleet();
+    s.scan([1000]);
+    s.scan([1000]);
+    proc.process(1002, 1001, 1000);
+    proc.lastPid(1002);
+    cg.ran();
+    expect(
+      s
+        .scan([1000])
+        .trees.get(1000)!
+        .map((p) => p.pid),
+    ).toEqual([1000, 1001, 1002]);
+    expect(cg.procs()).toEqual([1000, 1001, 1002]);
+    s.scan([1000]);
+    expect(s.quietScans).toBe(0);
+    s.scan([1000]);
+    expect(s.quietScans).toBe(1);
+  });
+
+  it('a member the kernel will not move in keeps every scan reading', () => {
+    const { s } = quietFleet((cg) => ({
+      unchanged: () => cg.unchanged(),
+      adopt: (pid) => pid !== 1001 && cg.adopt(pid),
+    }));
+    for (let i = 0; i < 5; i++) s.scan([1000]);
+    expect(s.quietScans).toBe(0);
+  });
+
+  it('a zombie member keeps every scan reading (init, outside the cgroup, reaps it)', () => {
+    const { proc, cg, s } = quietFleet();
+    s.scan([1000]);
+    proc.process(1001, 1, 1000, false, { state: 'Z' });
+    cg.ran();
+    for (let i = 0; i < 5; i++) s.scan([1000]);
+    expect(s.quietScans).toBe(0);
+  });
+
+  it('new roots are read at once', () => {
+    const { proc, s } = quietFleet();
+    s.scan([1000]);
+    s.scan([1000]);
+    proc.process(2000, 1, 2000);
+    proc.lastPid(2000);
+    expect([...s.scan([1000, 2000]).trees.keys()]).toEqual([1000, 2000]);
+  });
+
+  it(`still reads every member's stat within ${STAT_REFRESH_EVERY} scans (RSS the kernel reclaims from a sleeping process), and lists /proc every ${LISTING_EVERY}`, () => {
+    const { proc, s } = quietFleet();
+    s.scan([1000]);
+    s.scan([1000]);
+    proc.process(1001, 1000, 1000, false, { rss: 3 });
+    let scans = 0;
+    while (s.scan([1000]).trees.get(1000)![1]!.rssPages !== 3) scans++;
+    expect(scans).toBeLessThan(STAT_REFRESH_EVERY);
+    // An old pid no probe reaches: found by the periodic listing only.
+    proc.process(990, 1000, 1000);
+    for (scans = 0; s.scan([1000]).trees.get(1000)!.length < 3; scans++);
+    expect(scans).toBeLessThan(LISTING_EVERY);
+    // Mostly quiet all the same: one scan in STAT_REFRESH_EVERY reads, and the one after it
+    // (the listing found a new member).
+    const before = s.quietScans;
+    for (let i = 0; i < 10 * STAT_REFRESH_EVERY; i++) s.scan([1000]);
+    expect(s.quietScans - before).toBeGreaterThanOrEqual(8 * STAT_REFRESH_EVERY);
+  });
+
+  it('a member moved out of the cgroup by something else is put back at the next check', () => {
+    const { cg, s } = quietFleet();
+    s.scan([1000]);
+    s.scan([1000]);
+    cg.setProcs([1000]);
+    for (let i = 0; i < STAT_REFRESH_EVERY; i++) s.scan([1000]);
+    expect(cg.procs()).toEqual([1000, 1001]);
+  });
+
+  it('pids handed out while the fleet is quiet are passed over: the scan after it probes, not lists', () => {
+    const { proc, cg, s } = quietFleet();
+    s.scan([1000]);
+    s.scan([1000]);
+    // An old child a listing would find (a real /proc cannot have one: see above).
+    proc.process(990, 1000, 1000);
+    // Other processes on the machine take pids meanwhile: more in all than a probe reads.
+    for (let i = 1; i <= 4; i++) {
+      proc.lastPid(1001 + i * (MAX_PROBED_PIDS / 2));
+      s.scan([1000]);
+    }
+    expect(s.quietScans).toBe(4);
+    cg.ran();
+    expect(
+      s
+        .scan([1000])
+        .trees.get(1000)!
+        .map((p) => p.pid),
+    ).toEqual([1000, 1001]);
   });
 });
 

@@ -290,10 +290,33 @@ export interface ProcTable {
   readonly trees: ReadonlyMap<number, readonly ProcStat[]>;
 }
 
+/**
+ * What {@link ProcessTreeScanner} needs of the fleet's cgroup (fleet-cgroup.ts): one CPU
+ * counter for every process in it, and a way to put a process in it.
+ */
+export interface FleetCpuGate {
+  /**
+   * Reads the fleet's CPU counter: true only when it is exactly what the previous call read,
+   * so that no process in the cgroup has run in between; false when it moved, on the first
+   * call, and when it cannot be read.
+   */
+  unchanged(): boolean;
+  /** Moves process `pid` into the cgroup; true when it is in it now. */
+  adopt(pid: number): boolean;
+  /** Adds the pids in the cgroup now to `into`; false when they cannot be read. */
+  members?(into: Set<number>): boolean;
+}
+
 /** Options of {@link ProcessTreeScanner}. */
 export interface ProcessTreeScannerOptions {
   /** Where procfs is mounted. @defaultValue `'/proc'` */
   procDir?: string;
+  /**
+   * The fleet's cgroup: when given, every tree member is moved into it when found, and a scan
+   * in which its CPU counter did not move reads nothing else (see {@link ProcessTreeScanner}).
+   * @defaultValue none (every scan reads every member)
+   */
+  gate?: FleetCpuGate;
   /**
    * Most files kept open between scans (a stat file per tree member, and a schedstat file
    * beside it for a single-threaded one); members beyond it are opened and closed on every
@@ -343,8 +366,10 @@ interface Entry {
   runtime: number;
   /** `num_threads` at the last stat read. */
   threads: number;
-  /** Scans since the stat was last read (the schedstat said nothing ran). */
-  skipped: number;
+  /** {@link ProcessTreeScanner}'s scan count at the last stat read. */
+  statScan: number;
+  /** `startTicks` of the process once it is known to be in the fleet cgroup, else -1. */
+  insideStart: number;
 }
 
 function newEntry(pid: number): Entry {
@@ -359,7 +384,8 @@ function newEntry(pid: number): Entry {
     schedFd: -1,
     runtime: -1,
     threads: 0,
-    skipped: 0,
+    statScan: 0,
+    insideStart: -1,
   };
 }
 
@@ -396,6 +422,20 @@ function newEntry(pid: number): Entry {
  * (but at least every {@link STAT_REFRESH_EVERY} scans, for what changes without it running).
  * An idle fleet then costs one small read per agent per scan.
  *
+ * With a {@link FleetCpuGate} (the fleet's cgroup) an idle fleet costs one read per scan in
+ * all. Every member is moved into the cgroup when a scan first finds it (the supervisor also
+ * moves each agent right after its spawn; children are born in it). A scan first reads the
+ * cgroup's CPU counter: when it has not moved since the previous scan's, no process in the
+ * cgroup has run, so none has used CPU, forked, exited, changed state or faulted memory in,
+ * and the previous table is exact still: it is returned as it is, with nothing else read.
+ * Such a scan is not taken while it could be wrong or stale, and the scan reads as above:
+ * when the roots changed, while a member is outside the cgroup (a move the kernel refused)
+ * or a zombie (init, outside the cgroup, reaps an orphan), on every {@link LISTING_EVERY}th
+ * scan, and once a member's stat is {@link STAT_REFRESH_EVERY} scans old (RSS the kernel
+ * reclaims while a process sleeps). Every {@link STAT_REFRESH_EVERY} scans it also checks
+ * that the members are still in the cgroup (something else may move a process out) and
+ * moves back any that are not.
+ *
  * Not safe to share between concurrent callers (it is synchronous; there are none).
  */
 export class ProcessTreeScanner {
@@ -418,10 +458,31 @@ export class ProcessTreeScanner {
   private sinceListing = 0;
   /** Bytes of the stat text the last {@link readEntry} left in `statBuf`. */
   private lastLength = 0;
+  private readonly gate: FleetCpuGate | undefined;
+  /** Scans of either kind; the clock of `Entry.statScan`. */
+  private scans = 0;
+  /** Scans answered from the previous table (the fleet's counter did not move). */
+  private quiet = 0;
+  /** The roots of the last reading scan, in the order given. */
+  private readonly lastRoots: number[] = [];
+  /** What the last reading scan found that rules out the next quiet scan. */
+  private outside = 0;
+  private zombies = 0;
+  /** Oldest `statScan` among the members of the last reading scan. */
+  private oldestStat = 0;
+  /** Scan that last checked the members against the cgroup's list. */
+  private verifiedAt = 0;
+  private readonly inCgroup = new Set<number>();
 
   constructor(options: ProcessTreeScannerOptions = {}) {
     this.procDir = options.procDir ?? '/proc';
     this.maxOpenFiles = options.maxOpenFiles ?? 2048;
+    this.gate = options.gate;
+  }
+
+  /** Scans that read nothing but the fleet's CPU counter (see {@link FleetCpuGate}). */
+  get quietScans(): number {
+    return this.quiet;
   }
 
   /**
@@ -440,6 +501,24 @@ export class ProcessTreeScanner {
     // Runs once a second over the whole fleet, so it stays cold for V8 a long time: loops are
     // indexed or forEach, because for-of on an unoptimised function allocates an iterator
     // result per step (about 50 bytes per agent per loop).
+    const scans = ++this.scans;
+    const gate = this.gate;
+    if (gate !== undefined) {
+      if (this.mayBeQuiet(roots, scans)) {
+        // The pid counter is read BEFORE the CPU counter: every pid up to it was then handed
+        // out before a moment at which nothing in the cgroup had run since the previous
+        // scan's read, so none of those processes is a member (a member must run to fork).
+        const lastPid = this.readLastPid();
+        if (gate.unchanged()) {
+          this.quiet++;
+          this.sinceListing++;
+          if (lastPid >= this.lastPid && this.lastPid >= 0) this.lastPid = lastPid;
+          return this.table;
+        }
+      } else gate.unchanged();
+      // Read before any member is: the next scan's counter is compared with this one, so
+      // whatever ran after it is seen then. (readLastPid below is read after it, as it must.)
+    }
     const gen = ++this.gen;
     let full = gen === 1;
     const rootGens = this.rootGens;
@@ -471,12 +550,36 @@ export class ProcessTreeScanner {
     // Members are written over last scan's arrays (`filled` counts this scan's), so a tree
     // that did not change costs no allocation.
     const slots = this.slots;
+    let verify: Set<number> | undefined;
+    if (gate?.members !== undefined && scans - this.verifiedAt >= STAT_REFRESH_EVERY) {
+      this.verifiedAt = scans;
+      verify = this.inCgroup;
+      verify.clear();
+      if (!gate.members(verify)) verify = undefined;
+    }
+    let outside = 0;
+    let zombies = 0;
+    let oldest = scans;
     for (let i = 0; i < nRead; i++) {
       const e = read[i]!;
       const root = this.rootOf(e, gen);
       if (root === 0) {
         if (e.fd >= 0) this.release(e);
         continue;
+      }
+      if (gate !== undefined) {
+        const start = e.stat.startTicks;
+        // Moved out by something else: put back (and until then, not vouched for).
+        if (verify !== undefined && e.insideStart === start && !verify.has(e.pid))
+          e.insideStart = -1;
+        if (e.insideStart !== start) {
+          // Outside at this scan's counter read: what it did since then is not in the
+          // counter, so the next scan reads it whatever the counter says.
+          outside++;
+          if (gate.adopt(e.pid)) e.insideStart = start;
+        }
+        if (e.stat.state === 'Z' || e.stat.state === 'X') zombies++;
+        if (e.statScan < oldest) oldest = e.statScan;
       }
       let slot = slots.get(root);
       if (slot === undefined) {
@@ -511,7 +614,32 @@ export class ProcessTreeScanner {
       if (e.fd >= 0) this.release(e);
       this.entries.delete(pid);
     });
+    if (gate !== undefined) {
+      this.outside = outside;
+      this.zombies = zombies;
+      this.oldestStat = oldest;
+      const last = this.lastRoots;
+      for (let i = 0; i < roots.length; i++) last[i] = roots[i]!;
+      if (last.length !== roots.length) last.length = roots.length;
+    }
     return this.table;
+  }
+
+  /**
+   * Whether this scan may be answered from the last table if the fleet's counter did not
+   * move: the same roots as the last reading scan, every member in the cgroup and none a
+   * zombie, no listing due and no member's stat due for its refresh.
+   */
+  private mayBeQuiet(roots: readonly number[], scans: number): boolean {
+    if (this.gen === 0 || this.outside > 0 || this.zombies > 0) return false;
+    if (this.sinceListing + 1 >= LISTING_EVERY) return false;
+    if (scans - this.oldestStat >= STAT_REFRESH_EVERY) return false;
+    if (this.gate?.members !== undefined && scans - this.verifiedAt >= STAT_REFRESH_EVERY)
+      return false;
+    const last = this.lastRoots;
+    if (last.length !== roots.length) return false;
+    for (let i = 0; i < roots.length; i++) if (last[i] !== roots[i]) return false;
+    return true;
   }
 
   /**
@@ -611,6 +739,9 @@ export class ProcessTreeScanner {
     this.slots.clear();
     this.trees.clear();
     this.gen = 0;
+    this.lastRoots.length = 0;
+    this.outside = 0;
+    this.zombies = 0;
     if (this.loadavgFd >= 0) closeQuietly(this.loadavgFd);
     this.loadavgFd = -1;
     this.lastPid = -1;
@@ -638,7 +769,7 @@ export class ProcessTreeScanner {
     const runtime = n > 0 ? parseRuntime(statBuf, n) : -1;
     // 0: a kernel that does not count run time (a process that exists has run).
     if (runtime > 0 && runtime === e.runtime && e.threads === 1) {
-      if (++e.skipped < STAT_REFRESH_EVERY) return true;
+      if (this.scans - e.statScan < STAT_REFRESH_EVERY) return true;
     }
     e.runtime = runtime;
     return false;
@@ -649,7 +780,7 @@ export class ProcessTreeScanner {
    * its open file, so not an outsider met in a listing), opens its schedstat.
    */
   private afterStatRead(e: Entry, len: number, member: boolean): void {
-    e.skipped = 0;
+    e.statScan = this.scans;
     e.threads = threadCount(statBuf, len);
     if (!member || e.threads !== 1 || e.schedFd >= 0 || this.openFiles >= this.maxOpenFiles) return;
     try {
@@ -681,6 +812,7 @@ export class ProcessTreeScanner {
     if (fd < 0) return false;
     const n = (this.lastLength = preadStat(fd));
     const ok = n > 0 && parseProcStat(statBuf, n, e.stat) !== undefined;
+    if (ok) e.statScan = this.scans;
     // Kept open for now; the scan closes it again if the process belongs to no tree.
     if (ok && this.openFiles < this.maxOpenFiles) {
       e.fd = fd;
