@@ -4,6 +4,7 @@ import {
   loadConfig,
   type ConfigFlags,
   type ResolvedConfig,
+  type Warden,
 } from '@warden/server';
 import type { HubSupervisor } from '@warden/supervisor';
 import { EXIT } from './exit-codes.js';
@@ -11,6 +12,24 @@ import { fleetOf, superviseFleet } from './supervise-command.js';
 
 /** A day: the in-process supervisor's own token is renewed well before it could expire. */
 const SUPERVISOR_TOKEN_TTL_MS = 30 * 86_400_000;
+
+/**
+ * The line Jupyter prints: a one-time admin login link for the dashboard. Only on a
+ * terminal: where stderr is a log file (`warden daemon`), the link would be a secret in a
+ * log, so the line says to run `warden open` instead.
+ */
+async function printLoginLink(warden: Warden, url: string): Promise<void> {
+  if (!process.stderr.isTTY) {
+    process.stderr.write(`Dashboard: ${url}/  (sign in with the link \`warden open\` prints)\n`);
+    return;
+  }
+  const admin = { sub: 'role:admin', role: 'admin' as const, expiresAt: Number.MAX_SAFE_INTEGER };
+  const { code, expiresAt } = await warden.ctx.features.sessions.createLoginCode(admin, 'admin');
+  const minutes = Math.round((expiresAt - Date.now()) / 60_000);
+  process.stderr.write(
+    `Dashboard: open ${url}/login#code=${code}\n  (a one-time link, valid ${minutes} min; \`warden open\` prints another)\n`,
+  );
+}
 
 /** `warden serve`: runs the hub until SIGINT/SIGTERM. Resolves with the exit code. */
 export async function serve(flags: ConfigFlags): Promise<number> {
@@ -36,6 +55,7 @@ export async function serve(flags: ConfigFlags): Promise<number> {
     throw err;
   }
   process.stderr.write(`Warden listening on ${url}  (API docs: ${url}/docs)\n`);
+  await printLoginLink(warden, url);
   const hub = warden;
   // `warden serve` supervises the config's agents in-process, as a client of itself.
   let fleet: HubSupervisor | undefined;

@@ -3,6 +3,8 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
 } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -15,6 +17,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { ProblemCode, ValidationIssue } from '@warden/protocol';
+import { DEFAULT_DASHBOARD_DIR, registerDashboard } from './dashboard-assets.js';
 import { WardenError, problemBody } from './errors.js';
 import { featureList } from './features.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './logs/request-id.js';
@@ -116,7 +119,11 @@ export async function buildApp(ctx: HubContext, logger: Logger): Promise<WardenA
       .type('application/problem+json')
       .send(body);
   });
+  // Set once the dashboard's routes are registered, below.
+  const pages: { fallback?: (req: FastifyRequest, reply: FastifyReply) => boolean } = {};
   app.setNotFoundHandler((req, reply) => {
+    // A browser asking for a dashboard page (a deep link, a reload) gets the SPA.
+    if (pages.fallback?.(req, reply)) return reply;
     const body = problemBody(
       'not_found',
       `no route ${req.method} ${redactUrl(req.url).split('?')[0]}`,
@@ -178,6 +185,10 @@ export async function buildApp(ctx: HubContext, logger: Logger): Promise<WardenA
   registerAgentStateRoutes(app, ctx);
   registerAgentTokenRoutes(app, ctx);
   for (const f of featureList(ctx.features)) f.registerRoutes?.(app);
+  pages.fallback = await registerDashboard(
+    app,
+    ctx.config.server.dashboard_dir ?? DEFAULT_DASHBOARD_DIR,
+  );
 
   app.get(
     '/ws',

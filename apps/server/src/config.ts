@@ -31,6 +31,8 @@ export const ServerConfigSchema = z.strictObject({
   database_url: z.string().min(1).optional(),
   /** Redis for the cross-replica event stream (issue 3). @defaultValue none */
   redis_url: z.string().min(1).optional(),
+  /** Folder of the built dashboard served at `/`. @defaultValue apps/dashboard/dist */
+  dashboard_dir: z.string().min(1).optional(),
   /** Serve /metrics without a token. @defaultValue false */
   metrics_public: z.boolean().default(false),
   /** pino log level. @defaultValue "info" */
@@ -43,6 +45,13 @@ export const AuthConfigSchema = z.strictObject({
   jwt_secret: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Leeway for exp/nbf checks, at most 30 s. @defaultValue 30s */
   clock_tolerance: d('30s').refine((ms) => ms <= 30_000, 'must be at most 30s'),
+  /** How long a dashboard sign-in lasts (until sign-out or this). @defaultValue 7d */
+  session_ttl: d('7d').refine((ms) => ms >= 60_000, 'must be at least 1m'),
+  /** How long a one-time login link (`warden open`) can be used. @defaultValue 1h */
+  login_link_ttl: d('1h').refine(
+    (ms) => ms >= 10_000 && ms <= 7 * 86_400_000,
+    'must be between 10s and 7d',
+  ),
 });
 
 /** `limits:` — sizes of SPEC §3 and §5. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { AlertEngine } from './alerts/alert-engine.js';
+import { DashboardSessions } from './auth/dashboard-sessions.js';
 import { ErrorGroups } from './error-groups/error-groups.js';
 import type { HubContext } from './hub-context.js';
 import type { HubFeature } from './hub-feature.js';
@@ -12,6 +13,7 @@ export interface HubFeatures {
   errorGroups: ErrorGroups;
   logs: LogCenter;
   alerts: AlertEngine;
+  sessions: DashboardSessions;
 }
 
 /**
@@ -23,10 +25,11 @@ export function createFeatures(ctx: HubContext, log: Logger): HubFeatures {
   const errorGroups = new ErrorGroups(ctx, log.child({ component: 'error-groups' }));
   const logs = new LogCenter(ctx, log.child({ component: 'logs' }));
   const alerts = new AlertEngine(ctx, log.child({ component: 'alerts' }));
-  return { metrics, errorGroups, logs, alerts };
+  const sessions = new DashboardSessions(ctx, log.child({ component: 'sessions' }));
+  return { metrics, errorGroups, logs, alerts, sessions };
 }
 
 /** The features in creation order (start in this order, close in reverse). */
 export function featureList(f: HubFeatures): HubFeature[] {
-  return [f.metrics, f.errorGroups, f.logs, f.alerts];
+  return [f.metrics, f.errorGroups, f.logs, f.alerts, f.sessions];
 }

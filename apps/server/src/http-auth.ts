@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isPageRequest } from './dashboard-assets.js';
 import { WardenError } from './errors.js';
 import { can, type Permission, type Principal } from './roles.js';
 import type { TokenService } from './token-service.js';
@@ -43,6 +44,9 @@ export function createAuthHook(tokens: TokenService, metricsPublic: boolean) {
     if (url === '/metrics' && metricsPublic) need = 'public';
     // The API reference (swagger-ui and its assets) is public.
     if (url === '/docs' || url.startsWith('/docs/')) need = 'public';
+    // A browser loading a dashboard page by its address (a deep link, a reload) gets the SPA
+    // from the not-found handler; the data behind it still needs a token.
+    if (req.is404 && isPageRequest(req)) need = 'public';
     if (need === 'public') return;
     const token = bearer(req);
     if (token === undefined) {

@@ -13,6 +13,8 @@ export interface Principal {
   agentId?: string;
   /** Expiry, epoch milliseconds. */
   expiresAt: number;
+  /** The dashboard session the token belongs to (claim `sid`), when it is a sign-in. */
+  sessionId?: string;
 }
 
 /** What a route or op needs (SPEC §6, §12 "Roles"). */

@@ -3,22 +3,7 @@ import { problemBody } from './errors.js';
 import type { HubContext } from './hub-context.js';
 import { VERSION } from './version.js';
 
-const INDEX_HTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Warden</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1f2328}
-code{background:#f3f4f6;padding:.1rem .3rem;border-radius:4px}</style></head>
-<body><h1>Warden ${VERSION}</h1>
-<p>Control center for fleets of AI agents and long-running ML workers.</p>
-<ul><li><a href="/docs">API reference</a> (<a href="/docs/json">OpenAPI JSON</a>)</li>
-<li><a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></li>
-<li>WebSocket: <code>/ws</code> · Metrics: <code>/metrics</code></li></ul>
-<p>Mint a token with <code>npx warden token --role viewer</code>.</p></body></html>`;
-
 export function registerSystemRoutes(app: FastifyInstance, ctx: HubContext): void {
-  app.get('/', { config: { auth: 'public' }, schema: { hide: true } }, (_req, reply) =>
-    reply.type('text/html; charset=utf-8').send(INDEX_HTML),
-  );
-
   app.get(
     '/healthz',
     { config: { auth: 'public' }, schema: { summary: 'Process alive', tags: ['system'] } },

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { alertsMigrations } from '../alerts/alerts-migrations.js';
+import { authMigrations } from '../auth/auth-migrations.js';
 import { errorGroupMigrations } from '../error-groups/error-groups-migrations.js';
 import { logsMigrations } from '../logs/logs-migrations.js';
 import { metricsMigrations } from '../metrics/metrics-migrations.js';
@@ -214,6 +215,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     ...alertsMigrations(dialect),
     ...errorGroupMigrations(dialect),
     ...logsMigrations(dialect),
+    ...authMigrations(dialect),
   };
 }
 
