@@ -3,6 +3,7 @@ import { RetryPolicyClient, connect, type WardenClient } from '@warden/sdk';
 import type { Clock } from './clock.js';
 import { ErrorRetryGuard } from './error-retry-guard.js';
 import { systemClock } from './clock.js';
+import type { FleetCgroupSetting } from './fleet-cgroup.js';
 import type { StrategyFactory } from './monitoring-strategy.js';
 import type { PluginHost } from './plugin-host.js';
 import type { MonitoringStrategyConfig } from './monitoring-strategy.js';
@@ -21,6 +22,8 @@ export interface HubSupervisorOptions {
   log: SupervisorLog;
   /** `monitoring.check_interval`, ms. @defaultValue 5000 */
   checkIntervalMs?: number;
+  /** `monitoring.cgroup` (see `SupervisorOptions.cgroup`). @defaultValue "auto" */
+  cgroup?: FleetCgroupSetting;
   strategy?: MonitoringStrategyConfig;
   extraStrategies?: ReadonlyMap<string, StrategyFactory>;
   /** A token for one agent's run. @defaultValue asked of the hub (`POST /api/v1/agents/:id/token`) */
@@ -147,6 +150,7 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
       WARDEN_AGENT_ID: agentId,
     }),
     ...(opts.checkIntervalMs !== undefined ? { checkIntervalMs: opts.checkIntervalMs } : {}),
+    ...(opts.cgroup !== undefined ? { cgroup: opts.cgroup } : {}),
     ...(opts.strategy ? { strategy: opts.strategy } : {}),
     ...(opts.extraStrategies ? { extraStrategies: opts.extraStrategies } : {}),
     ...(opts.stateFile ? { stateFile: opts.stateFile } : {}),

@@ -17,6 +17,7 @@ export type {
 export { AgentLogFile } from './agent-log-file.js';
 export { LogFilesConfigSchema } from './agent-log-file-config.js';
 export type { AgentLogFileOptions, LogFilesConfig } from './agent-log-file-config.js';
+export type { FleetCgroupSetting } from './fleet-cgroup.js';
 export { startHubSupervisor } from './hub-supervisor.js';
 export type { HubSupervisor, HubSupervisorOptions } from './hub-supervisor.js';
 export { Supervisor } from './supervisor.js';

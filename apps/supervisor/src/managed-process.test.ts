@@ -158,6 +158,16 @@ describe('ManagedProcess exit and stop', () => {
     expect(proc.running).toBe(false);
   });
 
+  it('hands the new pid to adopt before start returns (the fleet cgroup move), and never a failed spawn', async () => {
+    const adopted: number[] = [];
+    const { proc } = run({ command: ['sleep', '30'], adopt: (pid) => adopted.push(pid) });
+    expect(adopted).toEqual([proc.pid]);
+    await proc.stop();
+    const failed = run({ command: ['/nonexistent/agent'], adopt: (pid) => adopted.push(pid) });
+    await failed.proc.exited;
+    expect(adopted).toHaveLength(1);
+  });
+
   it('a requested stop is flagged requested, and a polite process needs no SIGKILL', async () => {
     const { proc, exits } = run({ command: ['sleep', '30'] });
     const exit = await proc.stop({ killTimeoutMs: 5000 });

@@ -120,6 +120,12 @@ export interface ManagedProcessOptions {
   onLine?: (line: OutputLine) => void;
   /** The end of the run, once (also when it never started). Must not throw. */
   onExit?: (exit: ProcessExit) => void;
+  /**
+   * Told the pid right after the spawn, before anything else: the supervisor moves the
+   * process into the fleet's cgroup (fleet-cgroup.ts) there, so that what it starts from
+   * then on is born in it. Must not throw.
+   */
+  adopt?: (pid: number) => void;
   /** @defaultValue {@link nodeSpawner} */
   spawner?: Spawner;
   /** @defaultValue {@link systemClock} */
@@ -339,6 +345,7 @@ export class ManagedProcess {
     }
     this.pidValue = child.pid;
     this.isRunning = child.pid !== undefined;
+    if (child.pid !== undefined) this.options.adopt?.(child.pid);
     child.on('error', (err: NodeJS.ErrnoException) => {
       // After a successful spawn an 'error' is about signalling or IPC, which this class
       // does not use; only a failed spawn (no pid) ends the run here.

@@ -36,6 +36,8 @@ export interface ProcessAgentDeps {
    */
   agentEnv: (agentId: string) => Promise<Record<string, string>>;
   spawner?: Spawner;
+  /** Each run's pid right after its spawn (see `ManagedProcessOptions.adopt`). */
+  adopt?: (pid: number) => void;
   fetch?: ProbeFetch;
   /** The agent's state changed in a way worth persisting (see {@link ProcessAgent.snapshot}). */
   onChange?: () => void;
@@ -434,6 +436,7 @@ export class ProcessAgent {
       killTimeoutMs: this.config.killTimeoutMs,
       clock: this.deps.clock,
       ...(this.deps.spawner ? { spawner: this.deps.spawner } : {}),
+      ...(this.deps.adopt ? { adopt: this.deps.adopt } : {}),
       onLine: (line) => this.onLine(line),
       onExit: (exit) => {
         if (this.proc === proc) this.onExit(exit);

@@ -551,6 +551,7 @@ describe('the section schemas used by the server config', () => {
         strategy: 'concurrent',
         concurrency: 8,
         healthy_every: 2,
+        cgroup: 'auto',
       },
     });
   });
@@ -558,5 +559,25 @@ describe('the section schemas used by the server config', () => {
   it('parse one agent on its own with keys left out staying undefined', () => {
     const a = AgentConfigSchema.parse({ id: 'a', command: 'x' });
     expect(a).toEqual({ id: 'a', command: 'x' });
+  });
+});
+
+describe('monitoring.cgroup', () => {
+  it('is auto unless written; takes auto, off and an absolute path', () => {
+    expect(MonitoringConfigSchema.parse({}).cgroup).toBe('auto');
+    for (const v of ['auto', 'off', '/sys/fs/cgroup/cpuacct', '/sys/fs/cgroup/user.slice/w'])
+      expect(MonitoringConfigSchema.parse({ cgroup: v }).cgroup).toBe(v);
+  });
+
+  it('refuses a relative path, another word and a non-string, naming the key', () => {
+    const message =
+      'must be auto, off, or the absolute path of a cgroup directory (e.g. /sys/fs/cgroup/cpuacct)';
+    expect(issues({ monitoring: { cgroup: 'cpuacct/warden' } })).toEqual([
+      { path: 'monitoring.cgroup', message },
+    ]);
+    expect(issues({ monitoring: { cgroup: 'on' } })).toEqual([
+      { path: 'monitoring.cgroup', message },
+    ]);
+    expect(issues({ monitoring: { cgroup: false } })[0]!.path).toBe('monitoring.cgroup');
   });
 });

@@ -312,6 +312,22 @@ export const MonitoringConfigSchema = z.strictObject({
    * @defaultValue 5 (seconds)
    */
   check_interval: positiveDuration.prefault(5),
+  /**
+   * The fleet cgroup: every agent process runs in one cgroup made for this supervisor
+   * (`warden-<pid>-<n>`), whose CPU counter tells in one read whether any agent process ran
+   * since the last sample; when none did, the sample reads nothing else. `auto` makes it in
+   * this process's cgroup v1 `cpuacct` hierarchy, else in its cgroup v2 cgroup (which must be
+   * writable: root, or a delegated subtree), and samples every process when neither is;
+   * `off` never makes one; an absolute path names the cgroup directory to make it in.
+   * @defaultValue "auto"
+   */
+  cgroup: z
+    .string()
+    .refine(
+      (v) => v === 'auto' || v === 'off' || isAbsolute(v),
+      'must be auto, off, or the absolute path of a cgroup directory (e.g. /sys/fs/cgroup/cpuacct)',
+    )
+    .default('auto'),
   health_checks: z
     .strictObject({
       agent_response: z

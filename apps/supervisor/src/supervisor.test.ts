@@ -1,11 +1,20 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MonitoringConfigSchema, AgentsConfigSchema, resolveAgents } from './supervisor-config.js';
 import { loadPlugins } from './plugin-loader.js';
 import { PluginHost, type PluginProblem } from './plugin-host.js';
-import { Supervisor } from './supervisor.js';
+import { FleetCgroup } from './fleet-cgroup.js';
+import { Supervisor, type SupervisorOptions } from './supervisor.js';
 import { nativeImport } from './test-support/plugins/native-import.js';
 import { systemClock } from './clock.js';
 import { MemoryReporter, silentLog, type SupervisorLog } from './supervisor-reporter.js';
@@ -41,14 +50,19 @@ class MemoryLog implements SupervisorLog {
 function make(
   agents: unknown[],
   monitoring: Record<string, unknown> = { check_interval: '100ms' },
-  extra: { stateFile?: string; log?: SupervisorLog; plugins?: PluginHost } = {},
+  extra: {
+    stateFile?: string;
+    log?: SupervisorLog;
+    plugins?: PluginHost;
+    cgroupOptions?: SupervisorOptions['cgroupOptions'];
+  } = {},
 ) {
+  const parsed = MonitoringConfigSchema.parse(monitoring);
   const reporter = new MemoryReporter();
-  const configs = resolveAgents(
-    AgentsConfigSchema.parse(agents),
-    MonitoringConfigSchema.parse(monitoring),
-  );
+  const configs = resolveAgents(AgentsConfigSchema.parse(agents), parsed);
   const sup = new Supervisor({
+    cgroup: parsed.cgroup,
+    ...(extra.cgroupOptions ? { cgroupOptions: extra.cgroupOptions } : {}),
     agents: configs,
     reporter,
     log: extra.log ?? silentLog,
@@ -411,4 +425,68 @@ export default {
       severity: 'warning',
     });
   });
+});
+
+// Whether this machine lets Warden make a fleet cgroup (root, or a delegated v2 subtree).
+const realCgroup = FleetCgroup.open('auto');
+if (realCgroup.cgroup) await realCgroup.cgroup.close();
+
+describe('the fleet cgroup', () => {
+  const sleeper = { id: 'sleeper', command: ['sleep', '1000'] };
+
+  it('with monitoring.cgroup off, one line says every process is read from /proc', async () => {
+    const log = new MemoryLog();
+    const { sup } = make([sleeper], { check_interval: '100ms', cgroup: 'off' }, { log });
+    sup.start();
+    expect(sup.cgroup).toBeUndefined();
+    expect(log.lines.filter((l) => l.msg.startsWith('resource sampling'))).toEqual([
+      {
+        level: 'info',
+        msg: 'resource sampling: each agent process is read from /proc every sample (no fleet cgroup: monitoring.cgroup is off)',
+      },
+    ]);
+  });
+
+  it('moves each agent into the cgroup of monitoring.cgroup right after its spawn, and says so', async () => {
+    // A cgroup stand-in: the files the kernel makes (see fleet-cgroup.test.ts).
+    const parent = tempDir();
+    const dir = join(parent, 'warden-sup');
+    mkdirSync(dir);
+    writeFileSync(join(parent, 'cpuacct.usage'), '0\n');
+    writeFileSync(join(dir, 'cpuacct.usage'), '0\n');
+    writeFileSync(join(dir, 'cgroup.procs'), '');
+    const log = new MemoryLog();
+    const { sup } = make(
+      [sleeper, { ...sleeper, id: 'sleeper-2' }],
+      { check_interval: '100ms', cgroup: parent },
+      { log, cgroupOptions: { name: 'warden-sup' } },
+    );
+    sup.start();
+    const pids = await until('both running', () => {
+      const p = sup.list().map((a) => a.pid);
+      return p.every((x) => x !== undefined) ? (p as number[]) : undefined;
+    });
+    const moved = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').map(Number);
+    for (const pid of pids) expect(moved).toContain(pid);
+    expect(log.lines.filter((l) => l.msg.startsWith('resource sampling'))).toEqual([
+      {
+        level: 'info',
+        msg: `resource sampling: agents run in the fleet cgroup cgroup v1 cpuacct ${dir}; a sample in which no agent process ran reads only its CPU counter`,
+      },
+    ]);
+  });
+
+  it.skipIf(!realCgroup.cgroup)(
+    `auto on this machine: agents run in warden-<pid>-<n>, which is removed on close${realCgroup.reason ? ` (skipped: ${realCgroup.reason})` : ''}`,
+    async () => {
+      const { sup } = make([sleeper]);
+      sup.start();
+      const cg = sup.cgroup!;
+      expect(cg.dir).toMatch(new RegExp(`/warden-${process.pid}-\\d+$`));
+      const pid = await until('running', () => sup.list()[0]!.pid);
+      expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(`/warden-${process.pid}-`);
+      await sup.close();
+      expect(existsSync(cg.dir)).toBe(false);
+    },
+  );
 });

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { Health } from '@warden/protocol';
 import { systemClock, type Clock, type Random } from './clock.js';
 import type { ProbeFetch } from './http-probe-check.js';
+import { FleetCgroup, type FleetCgroupOptions, type FleetCgroupSetting } from './fleet-cgroup.js';
 import type { Spawner } from './managed-process.js';
 import {
   CHECK_DONE,
@@ -39,6 +40,13 @@ export interface SupervisorOptions {
   agentEnv: (agentId: string) => Promise<Record<string, string>>;
   /** How often resources are sampled and health is judged (`monitoring.check_interval`). @defaultValue 5000 */
   checkIntervalMs?: number;
+  /**
+   * `monitoring.cgroup`: the fleet cgroup that lets an idle fleet be sampled with one read
+   * (see fleet-cgroup.ts); `off` reads every process every sample. @defaultValue "auto"
+   */
+  cgroup?: FleetCgroupSetting;
+  /** Where the fleet cgroup is looked for (tests). @defaultValue this machine's /proc */
+  cgroupOptions?: Omit<FleetCgroupOptions, 'log'>;
   /** `monitoring.strategy` and its keys. @defaultValue concurrent, 8 at once */
   strategy?: MonitoringStrategyConfig;
   /** Strategies plugins provide, by name. */
@@ -84,7 +92,8 @@ export class Supervisor {
   private readonly agentsById = new Map<string, Agent>();
   private readonly clock: Clock;
   private readonly intervalMs: number;
-  private readonly scanner = new ProcessTreeScanner();
+  private scanner = new ProcessTreeScanner();
+  private fleetCgroup: FleetCgroup | undefined;
   private readonly sampler: ProcessSampler;
   private samples: ReadonlyMap<number, ProcessSample> = new Map();
   private lastScanAt = -Infinity;
@@ -139,6 +148,7 @@ export class Supervisor {
 
   /** Starts the agents that should run, and the checks. */
   start(): void {
+    this.openFleetCgroup();
     for (const agent of this.agentsById.values()) this.startAgent(agent, true);
     const strategyConfig = this.opts.strategy ?? {
       strategy: 'concurrent',
@@ -277,6 +287,30 @@ export class Supervisor {
     this.pm?.close();
     this.teamIdle.stop();
     this.scanner.close();
+    await this.fleetCgroup?.close();
+  }
+
+  /** The fleet cgroup in use, if any (see {@link SupervisorOptions.cgroup}). */
+  get cgroup(): FleetCgroup | undefined {
+    return this.fleetCgroup;
+  }
+
+  /** Before any agent starts, so that each is moved in right after its spawn. */
+  private openFleetCgroup(): void {
+    const log = this.opts.log;
+    const r = FleetCgroup.open(this.opts.cgroup ?? 'auto', { ...this.opts.cgroupOptions, log });
+    this.fleetCgroup = r.cgroup;
+    if (r.cgroup) {
+      this.scanner = new ProcessTreeScanner({ gate: r.cgroup });
+      log.info(
+        { cgroup: r.cgroup.dir, version: r.cgroup.version },
+        `resource sampling: agents run in the fleet cgroup ${r.cgroup.describe()}; a sample in which no agent process ran reads only its CPU counter`,
+      );
+    } else
+      log.info(
+        { cgroup: null },
+        `resource sampling: each agent process is read from /proc every sample (no fleet cgroup: ${r.reason})`,
+      );
   }
 
   private add(config: ResolvedAgentConfig): Agent {
@@ -301,6 +335,7 @@ export class Supervisor {
         agentEnv: this.opts.agentEnv,
         ...(this.opts.spawner ? { spawner: this.opts.spawner } : {}),
         ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+        adopt: (pid) => void this.fleetCgroup?.adopt(pid),
         onChange: () => this.scheduleSave(),
         pluginChecks: this.pluginChecksFor(config.id, config.pluginChecks),
         ...(this.opts.errorVerdict ? { errorVerdict: this.opts.errorVerdict } : {}),
