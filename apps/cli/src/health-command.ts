@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Health } from '@warden/protocol';
 import { ConfigError } from '@warden/server';
-import { formatAgo, healthLabel, HEALTH_MARK } from './agents-command.js';
+import { displayWidth, formatAgo, healthLabel, HEALTH_MARK } from './agents-command.js';
 import { processIo, type CliIo } from './cli-io.js';
 import { EXIT } from './exit-codes.js';
 import { formatSpan } from './table-format.js';
@@ -351,6 +351,8 @@ function counts(byKey: Readonly<Record<string, number>>, order?: readonly string
 
 /** Alerts shown under the Alerts line at most. */
 const ALERT_LINES = 5;
+/** Longest alert summary shown there (the full one is in `warden alerts`). */
+const SUMMARY_MAX = 100;
 
 /**
  * The report in a few lines, as SPEC §11's monitor header says it:
@@ -397,9 +399,15 @@ export function formatHealth(r: HealthReport): string {
       x.acknowledged ? 'acknowledged' : '',
       x.suppressed ? 'silenced' : '',
     ].filter(Boolean);
-    const summary = x.summary ? ` — ${x.summary.replace(/\s+/g, ' ')}` : '';
+    const text = x.summary?.replace(/\s+/g, ' ') ?? '';
+    const summary =
+      text === ''
+        ? ''
+        : ` — ${text.length > SUMMARY_MAX ? `${text.slice(0, SUMMARY_MAX - 1)}…` : text}`;
+    // A narrow mark (⚠️) gets a second space, so the rule names line up (as healthLabel does).
+    const gap = displayWidth(mark) === 1 ? '  ' : ' ';
     lines.push(
-      `  ${mark} ${x.rule} on ${x.agentId}${summary}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`,
+      `  ${mark}${gap}${x.rule} on ${x.agentId}${summary}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`,
     );
   }
   if (al.list.length > ALERT_LINES) {
