@@ -4,6 +4,7 @@ import { DashboardSessions } from './auth/dashboard-sessions.js';
 import { ErrorGroups } from './error-groups/error-groups.js';
 import type { HubContext } from './hub-context.js';
 import type { HubFeature } from './hub-feature.js';
+import { AgentLifecycleView } from './lifecycle/agent-lifecycle-view.js';
 import { LogCenter } from './logs/log-center.js';
 import { MetricsHistory } from './metrics/metrics-history.js';
 
@@ -14,6 +15,7 @@ export interface HubFeatures {
   logs: LogCenter;
   alerts: AlertEngine;
   sessions: DashboardSessions;
+  lifecycle: AgentLifecycleView;
 }
 
 /**
@@ -26,10 +28,11 @@ export function createFeatures(ctx: HubContext, log: Logger): HubFeatures {
   const logs = new LogCenter(ctx, log.child({ component: 'logs' }));
   const alerts = new AlertEngine(ctx, log.child({ component: 'alerts' }));
   const sessions = new DashboardSessions(ctx, log.child({ component: 'sessions' }));
-  return { metrics, errorGroups, logs, alerts, sessions };
+  const lifecycle = new AgentLifecycleView(ctx, log.child({ component: 'lifecycle' }));
+  return { metrics, errorGroups, logs, alerts, sessions, lifecycle };
 }
 
 /** The features in creation order (start in this order, close in reverse). */
 export function featureList(f: HubFeatures): HubFeature[] {
-  return [f.metrics, f.errorGroups, f.logs, f.alerts, f.sessions];
+  return [f.metrics, f.errorGroups, f.logs, f.alerts, f.sessions, f.lifecycle];
 }

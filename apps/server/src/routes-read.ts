@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { AgentIdSchema, fleetHealth, worstHealth, type Health } from '@warden/protocol';
 import { WardenError } from './errors.js';
 import type { HubContext } from './hub-context.js';
+import type { AgentLifecycle } from './lifecycle/agent-lifecycle-view.js';
 import type { AgentSummary } from './store/event-store.js';
 import { VERSION } from './version.js';
 
@@ -17,6 +18,48 @@ function withHeartbeat(ctx: HubContext, a: AgentSummary): AgentSummary {
   return hb !== undefined && hb > a.lastSeen ? { ...a, lastSeen: hb } : a;
 }
 
+/** The task an agent works on now: its newest running one. */
+export interface CurrentTask {
+  taskId: string;
+  name: string | null;
+  since: number;
+}
+
+/**
+ * An agent as the list and the agent page show it: the summary, its process (uptime,
+ * restarts, circuit, next restart, from `agent_lifecycle` events; null for an agent no
+ * supervisor runs) and its current task.
+ */
+function agentView(
+  ctx: HubContext,
+  a: AgentSummary,
+  running: ReadonlyMap<string, CurrentTask>,
+): AgentSummary & { lifecycle: AgentLifecycle | null; currentTask: CurrentTask | null } {
+  return {
+    ...withHeartbeat(ctx, a),
+    lifecycle: ctx.features.lifecycle.get(a.agentId) ?? null,
+    currentTask: running.get(a.agentId) ?? null,
+  };
+}
+
+/** Each agent's newest running task, from one read of the running tasks. */
+async function runningTasks(ctx: HubContext, agentId?: string): Promise<Map<string, CurrentTask>> {
+  const tasks = await ctx.store.listTasks({
+    state: 'running',
+    limit: 1000,
+    ...(agentId !== undefined ? { agentId } : {}),
+  });
+  const byAgent = new Map<string, CurrentTask>();
+  for (const t of tasks) {
+    const prev = byAgent.get(t.agentId);
+    const since = t.assignedAt ?? 0;
+    if (!prev || since > prev.since) {
+      byAgent.set(t.agentId, { taskId: t.taskId, name: t.name, since });
+    }
+  }
+  return byAgent;
+}
+
 export function registerReadRoutes(app: FastifyInstance, ctx: HubContext): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
@@ -28,7 +71,10 @@ export function registerReadRoutes(app: FastifyInstance, ctx: HubContext): void 
         tags: ['agents'],
       },
     },
-    async () => ({ agents: (await ctx.store.listAgents()).map((a) => withHeartbeat(ctx, a)) }),
+    async () => {
+      const [agents, running] = await Promise.all([ctx.store.listAgents(), runningTasks(ctx)]);
+      return { agents: agents.map((a) => agentView(ctx, a, running)) };
+    },
   );
 
   r.get(
@@ -45,14 +91,15 @@ export function registerReadRoutes(app: FastifyInstance, ctx: HubContext): void 
       const agent = await ctx.store.getAgent(id);
       if (!agent) throw new WardenError('not_found', `no agent ${id}`);
       const now = ctx.clock.now();
-      const [recent, errors, tasks, metrics] = await Promise.all([
+      const [recent, errors, tasks, metrics, running] = await Promise.all([
         ctx.store.recentEvents({ agentId: id, limit: 50 }),
         ctx.store.listErrors({ agentId: id, limit: 20 }),
         ctx.store.listTasks({ agentId: id, limit: 50 }),
         ctx.store.metricHistory(id, now - HOUR, 3600),
+        runningTasks(ctx, id),
       ]);
       return {
-        agent: withHeartbeat(ctx, agent),
+        agent: agentView(ctx, agent, running),
         recentEvents: recent,
         recentErrors: errors,
         tasks,
@@ -97,6 +144,8 @@ export function registerReadRoutes(app: FastifyInstance, ctx: HubContext): void 
           wsConnections: ctx.hub.size,
           ingestRatePerSecond: Math.round(ctx.rate.perSecond() * 100) / 100,
           ingestBacklog: ctx.ingestor.backlog(),
+          // The newest host sample (metrics.system_interval); null before the first.
+          host: ctx.features.metrics.latestHost() ?? null,
         },
         recentEvents: recent,
         unresolvedErrorsByAgent: errorsByAgent,

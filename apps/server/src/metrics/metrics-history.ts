@@ -3,7 +3,7 @@ import type { WardenApp } from '../app.js';
 import { WardenError } from '../errors.js';
 import type { HubContext } from '../hub-context.js';
 import type { HubFeature } from '../hub-feature.js';
-import { HostSampler } from './host-sampler.js';
+import { HostSampler, type HostSample } from './host-sampler.js';
 import { MetricsAccumulator } from './metrics-accumulator.js';
 import type { MetricsConfig } from './metrics-config.js';
 import {
@@ -41,6 +41,7 @@ export class MetricsHistory implements HubFeature {
   private readonly cfg: MetricsConfig;
   private readonly acc: MetricsAccumulator;
   private readonly host: HostSampler;
+  private lastHost: (HostSample & { at: number }) | undefined;
   private rollups: RollupStore | undefined;
   private unobserve: (() => void) | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -182,10 +183,16 @@ export class MetricsHistory implements HubFeature {
     return next;
   }
 
+  /** The newest host sample (CPU, memory, load, disk) and its time; undefined before the first. */
+  latestHost(): (HostSample & { at: number }) | undefined {
+    return this.lastHost;
+  }
+
   /** Host CPU, memory, load, disk and the task queue's depth, into the fleet's series. */
   async sampleSystem(): Promise<void> {
     const ts = this.now();
     const h = this.host.sample();
+    this.lastHost = { ...h, at: ts };
     const put = (name: string, v: number | undefined) => {
       if (v !== undefined && Number.isFinite(v)) this.acc.sample(FLEET, name, v, ts);
     };
