@@ -130,7 +130,7 @@ describe('the fleet frame', () => {
     expect(lines[6]).toMatch(/saa +✅ running +CPU {2}15% +RAM {2}234 MB +task t-17 \(2m\) +│$/);
     // ⚠ without its variation selector, and a second space so the words line up.
     expect(lines[7]).toMatch(
-      /sma +⚠ {2}idle +CPU {3}2% +RAM {3}89 MB +memory_leak: grew 60 MB in … │$/,
+      /sma +⚠ {2}idle +CPU {3}2% +RAM {3}89 MB +memory_leak: grew 60 MB … │$/,
     );
     expect(lines.at(-3)).toMatch(/^│ +│$/); // no status message yet
     expect(lines.at(-2)).toMatch(/^│ ↑\/↓ select {3}r restart {3}l logs {3}q quit +│$/);
@@ -251,13 +251,13 @@ describe('the fleet frame', () => {
     for (const l of screen(input({ fleet: s }))) expect(cells(l)).toBe(80);
   });
 
-  it('drops RAM on narrow terminals, then shortens the ids; the countdown keeps its place', () => {
+  it('drops RAM, then CPU, on narrow terminals; ids are cut; the countdown keeps its place', () => {
     const narrow = screen(input({ width: 56 }));
     expect(narrow[3]).not.toContain('RAM');
     expect(narrow[3]).toMatch(/CPU {3}8% +│$/);
     const tiny = screen(input({ width: 40 }));
-    expect(tiny[3]).toContain('› deva_pyth… ✅ running  CPU   8%');
-    expect(tiny[4]).toMatch(/deva_ts +❌ failed {2}restarting … │$/);
+    expect(tiny[3]).toMatch(/› deva_pyth… ✅ running +│$/);
+    expect(tiny[4]).toMatch(/deva_ts +❌ failed +restarti… │$/);
   });
 
   it('more agents than lines: the selected one stays in view and the rule says how many are hidden', () => {

@@ -141,8 +141,9 @@ const RAM_COLS = 11; // "RAM 1023 MB"
 
 function rowLayout(rows: readonly AgentRow[], inner: number): RowLayout {
   const longest = Math.max(2, ...rows.map((r) => cells(r.agentId)));
-  // As wide as the longest status shown (at most 12, "rate_limited"), not always 12.
-  const status = Math.max(7, ...rows.map((r) => cells(r.status ?? '-')));
+  // Room for "restarting", so a crash-looping agent does not shift every column back and
+  // forth; wider only while a longer status ("rate_limited", 12) is shown.
+  const status = Math.max(10, ...rows.map((r) => cells(r.status ?? '-')));
   // marker 2, id, space, mark 2 + space, status, then the optional columns and the detail.
   const fixed = (id: number) => 2 + id + 1 + 3 + status;
   let id = Math.min(longest, Math.max(8, Math.floor(inner * 0.3)));
