@@ -315,6 +315,20 @@ describe('FleetFeed', () => {
     });
   });
 
+  it('a server whose agents carry their process and task is read in two requests', async () => {
+    const hub = fleetHub([
+      {
+        agentId: 'c',
+        status: 'restarting',
+        lifecycle: { pid: null, circuit: 'closed', nextRestartAt: T0 + 4000, attempt: 1 },
+        currentTask: null,
+      },
+    ]);
+    const { feed } = await started(hub);
+    expect(hub.calls).toEqual(['/api/v1/dashboard', '/api/v1/agents']);
+    expect(feed.getData().fleet.agents.c!.restart).toEqual({ attempt: 1, at: T0 + 4000 });
+  });
+
   it('close ends the socket and stops telling listeners', async () => {
     const { feed, socket } = await started(fleetHub());
     let told = 0;

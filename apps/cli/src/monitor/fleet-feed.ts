@@ -79,8 +79,9 @@ interface DashboardBody {
 }
 
 /**
- * The live fleet behind `warden monitor`: the first snapshot from `GET /api/v1/dashboard`,
- * `/agents` and `/tasks?state=running`, then every event from the WebSocket (`events`, from
+ * The live fleet behind `warden monitor`: the first snapshot from `GET /api/v1/dashboard`
+ * and `/agents` (and `/tasks?state=running` from a server whose agents do not name their
+ * current task), then every event from the WebSocket (`events`, from
  * the snapshot's head, so none is missed or applied twice), folded in by the pure model.
  * Events that change what only the snapshot tells schedule a fetch of it, at most one per
  * `refetchMs`; there is no fixed polling. The SDK reconnects by itself and resumes with
@@ -325,16 +326,18 @@ export class FleetFeed {
       // The head first: whatever the agents and tasks then say is at least that fresh, and
       // events past it come over the socket (the model skips those a row already has).
       const dash = await client.get<DashboardBody>('/api/v1/dashboard');
-      const [agents, tasks] = await Promise.all([
-        client.get<{ agents?: AgentSnapshot[] }>('/api/v1/agents'),
-        client.get<{ tasks?: RunningTaskSnapshot[] }>('/api/v1/tasks', {
-          state: 'running',
-          limit: 1000,
-        }),
-      ]);
+      const agents = await client.get<{ agents?: AgentSnapshot[] }>('/api/v1/agents');
       if (!Array.isArray(agents.agents)) {
         throw new Error(`${client.url}/api/v1/agents answered without an agents list`);
       }
+      // A server that names each agent's current task saves reading the running tasks.
+      const needTasks = agents.agents.some((a) => !('currentTask' in a));
+      const tasks = needTasks
+        ? await client.get<{ tasks?: RunningTaskSnapshot[] }>('/api/v1/tasks', {
+            state: 'running',
+            limit: 1000,
+          })
+        : { tasks: [] };
       const q = dash.queue;
       const fleet = applySnapshot(this.data.fleet, {
         agents: agents.agents,
@@ -354,9 +357,9 @@ export class FleetFeed {
   }
 
   /**
-   * For agents waiting for a restart whose countdown the events have not told yet (the
-   * monitor started after the `restart_scheduled`), their recent events from
-   * `GET /api/v1/agents/:id`.
+   * For agents waiting for a restart whose countdown neither the snapshot (a server without
+   * the lifecycle view) nor the events told yet (the monitor started after the
+   * `restart_scheduled`), their recent events from `GET /api/v1/agents/:id`.
    */
   private async readHistories(client?: HubApi): Promise<void> {
     const ids = agentsAwaitingRestart(this.data.fleet).filter(

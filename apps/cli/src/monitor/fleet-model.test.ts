@@ -141,6 +141,54 @@ describe('the snapshot', () => {
   });
 });
 
+describe('the snapshot from a server with the lifecycle view', () => {
+  it('takes pid, the scheduled restart and the current task from the agent itself', () => {
+    const s = applySnapshot(
+      emptyFleet({ c: 5 }),
+      snap([
+        agent('c', {
+          status: 'restarting',
+          health: 'warning',
+          lifecycle: { pid: null, circuit: 'closed', nextRestartAt: T0 + 9000, attempt: 3 },
+          currentTask: null,
+        }),
+        agent('w', {
+          lifecycle: { pid: 77, circuit: 'closed', nextRestartAt: null, attempt: null },
+          currentTask: { taskId: 't-9', name: 'build', since: T0 - 60_000 },
+        }),
+        agent('self', { lifecycle: null, currentTask: null }),
+      ]),
+    );
+    expect(row(s, 'c').restart).toEqual({ attempt: 3, maxAttempts: 5, at: T0 + 9000 });
+    expect(row(s, 'w')).toMatchObject({ pid: 77, restart: undefined, processKnown: true });
+    expect(row(s, 'w').task).toEqual({ taskId: 't-9', name: 'build', since: T0 - 60_000 });
+    expect(row(s, 'self')).toMatchObject({ pid: undefined, processKnown: true });
+    // Nothing left to read from the agents' recent events.
+    expect(agentsAwaitingRestart(s)).toEqual([]);
+  });
+
+  it('a half-open circuit keeps the trial count the events told; closed drops it', () => {
+    let s = applySnapshot(emptyFleet(), snap([agent('c')]));
+    s = applyEvent(
+      s,
+      ev(
+        'c',
+        'agent_lifecycle',
+        { action: 'circuit_half_open', attempt: 1, reason: 'trial 1 of 3' },
+        { seq: 70 },
+      ),
+    );
+    const half = { pid: 5, circuit: 'half_open' as const, nextRestartAt: null, attempt: 1 };
+    s = applySnapshot(s, snap([agent('c', { lastSeq: 70, lifecycle: half })]));
+    expect(row(s, 'c').trial).toEqual({ trial: 1, of: 3 });
+    s = applySnapshot(
+      s,
+      snap([agent('c', { lastSeq: 80, lifecycle: { ...half, circuit: 'closed' } })]),
+    );
+    expect(row(s, 'c').trial).toBeUndefined();
+  });
+});
+
 describe('events in place', () => {
   const base = () => applySnapshot(emptyFleet({ crashy: 5 }), snap([agent('a'), agent('crashy')]));
 

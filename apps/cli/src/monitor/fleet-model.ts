@@ -28,6 +28,23 @@ export interface AgentSnapshot {
   lastSeen: number;
   /** Seq of the agent's latest stored event: what the snapshot already includes. */
   lastSeq: number;
+  /**
+   * The process as the server's lifecycle view tells it (null for an agent no supervisor
+   * runs; absent from servers that predate it, when the agent's recent events are read).
+   */
+  lifecycle?: ProcessSnapshot | null;
+  /** The newest running task (absent from older servers: the running tasks are read). */
+  currentTask?: CurrentTask | null;
+}
+
+/** The part of an agent's `lifecycle` in `GET /api/v1/agents` the monitor reads. */
+export interface ProcessSnapshot {
+  pid: number | null;
+  circuit?: 'closed' | 'open' | 'half_open';
+  /** When the scheduled restart is due (epoch ms), while one is scheduled. */
+  nextRestartAt: number | null;
+  /** The restart number of the scheduled or last restart. */
+  attempt: number | null;
 }
 
 /** One running task of `GET /api/v1/tasks?state=running`. */
@@ -96,6 +113,8 @@ export interface AgentRow {
   trial: CircuitTrial | undefined;
   /** The supervised process, while one runs. */
   pid: number | undefined;
+  /** The snapshot told the process state (restart, pid): no need to read recent events. */
+  processKnown: boolean;
 }
 
 /** The fleet as the monitor shows it. Immutable: every change makes a new object. */
@@ -133,6 +152,7 @@ function newRow(agentId: string, seq: number, seen: number): AgentRow {
     restart: undefined,
     trial: undefined,
     pid: undefined,
+    processKnown: false,
   };
 }
 
@@ -168,7 +188,7 @@ export function applySnapshot(state: FleetState, snap: FleetSnapshot): FleetStat
   const agents: Record<string, AgentRow> = { ...state.agents };
   for (const a of snap.agents) {
     const had = agents[a.agentId];
-    const task = tasks.get(a.agentId);
+    const listed = tasks.get(a.agentId);
     if (had && had.lastSeq > a.lastSeq) {
       agents[a.agentId] = {
         ...had,
@@ -179,8 +199,10 @@ export function applySnapshot(state: FleetState, snap: FleetSnapshot): FleetStat
       continue;
     }
     const base = had ?? newRow(a.agentId, a.lastSeq, a.lastSeen);
+    const task = a.currentTask !== undefined ? (a.currentTask ?? undefined) : listed;
     const keepPercent = task && base.task?.taskId === task.taskId ? base.task.percent : undefined;
     const status = a.status !== null && STATUSES.has(a.status) ? a.status : null;
+    const proc = a.lifecycle === undefined ? undefined : processOf(state, base, a.lifecycle);
     agents[a.agentId] = {
       ...base,
       status,
@@ -195,7 +217,13 @@ export function applySnapshot(state: FleetState, snap: FleetSnapshot): FleetStat
       task: task
         ? { ...task, ...(keepPercent !== undefined ? { percent: keepPercent } : {}) }
         : undefined,
-      restart: status !== null && AWAITING_RESTART.has(status) ? base.restart : undefined,
+      ...(proc ?? {}),
+      restart:
+        status !== null && AWAITING_RESTART.has(status)
+          ? proc
+            ? proc.restart
+            : base.restart
+          : undefined,
     };
   }
   return {
@@ -203,6 +231,34 @@ export function applySnapshot(state: FleetState, snap: FleetSnapshot): FleetStat
     agents,
     queue: snap.queue ?? state.queue,
     head: Math.max(state.head, snap.head),
+  };
+}
+
+/** What a snapshot's `lifecycle` says of the process: pid, the scheduled restart, a trial. */
+function processOf(
+  state: FleetState,
+  row: AgentRow,
+  p: ProcessSnapshot | null,
+): Pick<AgentRow, 'pid' | 'restart' | 'trial' | 'processKnown'> {
+  if (p === null)
+    return { pid: undefined, restart: undefined, trial: undefined, processKnown: true };
+  const max = state.maxRestarts[row.agentId];
+  return {
+    pid: p.pid ?? undefined,
+    restart:
+      p.nextRestartAt !== null
+        ? {
+            attempt: p.attempt ?? 1,
+            ...(max !== undefined ? { maxAttempts: max } : {}),
+            at: p.nextRestartAt,
+          }
+        : undefined,
+    // The trial count ("of 3") is only in the event's reason: keep it when events told it.
+    trial:
+      p.circuit === 'half_open'
+        ? (row.trial ?? (p.attempt !== null ? { trial: p.attempt } : undefined))
+        : undefined,
+    processKnown: true,
   };
 }
 
@@ -373,10 +429,15 @@ export function changesDerived(ev: StoredEvent): boolean {
   );
 }
 
-/** Agents that need their history read after a snapshot: waiting for a restart, or failed. */
+/**
+ * Agents that need their recent events read after a snapshot: waiting for a restart, or
+ * failed, with a server that did not say when the restart is due.
+ */
 export function agentsAwaitingRestart(state: FleetState): string[] {
   return Object.values(state.agents)
-    .filter((a) => a.status !== null && AWAITING_RESTART.has(a.status) && !a.restart)
+    .filter(
+      (a) => !a.processKnown && a.status !== null && AWAITING_RESTART.has(a.status) && !a.restart,
+    )
     .map((a) => a.agentId);
 }
 
