@@ -6,7 +6,7 @@ import { ago } from '../format';
 import type { ErrorGroup } from '../types';
 
 const TABS: Array<[string, string]> = [
-  ['state=unresolved&state=regressed', 'Unresolved'],
+  ['state=unresolved,regressed', 'Unresolved'],
   ['state=resolved', 'Resolved'],
   ['state=ignored', 'Ignored'],
 ];

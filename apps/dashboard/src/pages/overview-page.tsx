@@ -86,10 +86,9 @@ export function OverviewPage() {
   const dash = useApi((signal) => api<Dashboard>('/api/v1/dashboard', { signal }), []);
   const groups = useApi(
     (signal) =>
-      api<{ groups: ErrorGroup[] }>(
-        '/api/v1/error-groups?state=unresolved&state=regressed&limit=5',
-        { signal },
-      ),
+      api<{ groups: ErrorGroup[] }>('/api/v1/error-groups?state=unresolved,regressed&limit=5', {
+        signal,
+      }),
     [],
   );
   const reloadBoth = dash.reload;
