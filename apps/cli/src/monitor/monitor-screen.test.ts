@@ -356,6 +356,45 @@ describe('the pieces', () => {
     );
   });
 
+  it('rowDetail: a task by its name, else its id; the name is cut first so its age stays', () => {
+    const s = applySnapshot(emptyFleet(), {
+      agents: [agent('a'), agent('b')],
+      runningTasks: [
+        {
+          taskId: 't-9abd1310-849b-48e2-86de-1524a8207778',
+          agentId: 'a',
+          name: 'build #17',
+          assignedAt: NOW - 2000,
+        },
+        {
+          taskId: 't-9abd1310-849b-48e2-86de-1524a8207778',
+          agentId: 'b',
+          name: null,
+          assignedAt: NOW - 65_000,
+        },
+      ],
+      queue: undefined,
+      head: 1,
+    });
+    expect(rowDetail(s.agents.a!, NOW).text).toBe('task build #17 (2s)');
+    expect(rowDetail(s.agents.b!, NOW).text).toBe(
+      'task t-9abd1310-849b-48e2-86de-1524a8207778 (1m)',
+    );
+    expect(rowDetail(s.agents.b!, NOW, 22).text).toBe('task t-9abd1310-… (1m)');
+  });
+
+  it('rowDetail: what a waiting agent waits for comes before its task', () => {
+    const s = applySnapshot(emptyFleet(), {
+      agents: [
+        agent('r', { status: 'rate_limited', health: 'warning', statusMessage: 'until 12:05' }),
+      ],
+      runningTasks: [{ taskId: 't-1', agentId: 'r', name: 'review', assignedAt: NOW - 3000 }],
+      queue: undefined,
+      head: 1,
+    });
+    expect(rowDetail(s.agents.r!, NOW).text).toBe('until 12:05 · task review (3s)');
+  });
+
   it('rowDetail: a running agent’s own message is not repeated, a half-open trial is said', () => {
     const s = applySnapshot(emptyFleet(), {
       agents: [agent('a', { statusMessage: 'started (restart 1)' })],

@@ -96,8 +96,14 @@ export function restartText(r: PendingRestart, now: number): string {
   return left > 0 ? `restarting in ${left} s (${attempts(r)})` : `restarting now (${attempts(r)})`;
 }
 
-/** What the row's last column says, most urgent first. */
-export function rowDetail(row: AgentRow, now: number): Segment {
+/** Statuses whose message says what the agent waits for (a prompt, a provider's limit). */
+const WAITING: ReadonlySet<string> = new Set(['needs_input', 'rate_limited', 'unresponsive']);
+
+/**
+ * What the row's last column says, most urgent first, in at most `width` columns: a task's
+ * name (its id when it has none; ids are often UUIDs) is cut first, so its age stays.
+ */
+export function rowDetail(row: AgentRow, now: number, width = Infinity): Segment {
   if (row.restart && row.status !== null && ['restarting', 'failed'].includes(row.status)) {
     return { text: restartText(row.restart, now), color: 'yellow' };
   }
@@ -110,11 +116,21 @@ export function rowDetail(row: AgentRow, now: number): Segment {
       `half-open trial ${row.trial.trial}${row.trial.of !== undefined ? `/${row.trial.of}` : ''}`,
     );
   }
+  // Waiting on a person or a provider: why comes before what it was doing.
+  if (row.statusMessage && row.status !== null && WAITING.has(row.status)) {
+    parts.push(row.statusMessage);
+  }
+  let taskAt = -1;
+  let task: { label: string; suffix: string } | undefined;
   if (row.task) {
     const t = row.task;
-    const name = t.name && t.name !== t.taskId ? ` ${t.name}` : '';
     const pct = t.percent !== undefined ? ` ${Math.round(t.percent)}%` : '';
-    parts.push(`task ${t.taskId}${name} (${formatSpan(now - t.since)})${pct}`);
+    task = {
+      label: oneLineSafe(t.name || t.taskId),
+      suffix: ` (${formatSpan(now - t.since)})${pct}`,
+    };
+    taskAt = parts.length;
+    parts.push('');
   }
   const failing = Object.entries(row.checks)
     .filter(([, v]) => v.health === 'warning' || v.health === 'critical')
@@ -122,8 +138,19 @@ export function rowDetail(row: AgentRow, now: number): Segment {
   if (failing.length > 0 && row.status !== 'stopped') {
     const [check, v] = failing[0]!;
     parts.push(`${check}: ${v.reason}`);
-  } else if (parts.length === 0 && row.statusMessage && row.status !== 'running') {
+  } else if (
+    parts.length === 0 &&
+    row.statusMessage &&
+    row.status !== 'running' &&
+    !(row.status !== null && WAITING.has(row.status))
+  ) {
     parts.push(row.statusMessage);
+  }
+  if (task) {
+    const others = parts.reduce((n, p, i) => (i === taskAt ? n : n + cells(oneLineSafe(p)) + 3), 0);
+    const room = width - others - cells('task ') - cells(task.suffix);
+    const label = room >= 4 ? truncateCells(task.label, room) : task.label;
+    parts[taskAt] = `task ${label}${task.suffix}`;
   }
   return { text: oneLineSafe(parts.join(' · ')) };
 }
@@ -192,8 +219,9 @@ function agentLine(
     segs.push({ text: '  ' + fitCells(text, RAM_COLS) });
   }
   const used = segs.reduce((n, s) => n + cells(s.text), 0);
-  const detail = rowDetail(row, now);
-  segs.push({ ...detail, text: ' ' + fitCells(detail.text, Math.max(0, inner - used - 1)) });
+  const room = Math.max(0, inner - used - 1);
+  const detail = rowDetail(row, now, room);
+  segs.push({ ...detail, text: ' ' + fitCells(detail.text, room) });
   if (selected) for (const s of segs) s.inverse = true;
   return segs;
 }
