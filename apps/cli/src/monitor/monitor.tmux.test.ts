@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenService } from '@warden/server';
@@ -16,16 +16,17 @@ import {
 // (stopped and started again in the middle) and one monitor for the file; the tests run in
 // order and each picks up where the last left the screen.
 
-const SOCKET = `warden-monitor-${process.pid}-${Date.now()}`;
 const SESSION = 'monitor';
 let dir: string;
+/** A private tmux server for the file: its socket in the temp dir, removed with it. */
+let socket: string;
 let config: string;
 let port: number;
 let url: string;
 let server: ChildProcess | undefined;
 
 function tmux(...args: string[]): string {
-  const r = spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', env: cliEnv() });
+  const r = spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8', env: cliEnv() });
   if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr.trim()}`);
   return r.stdout;
 }
@@ -101,6 +102,7 @@ async function agentPid(agentId: string): Promise<number | null> {
 
 beforeAll(async () => {
   dir = tempDataDir();
+  socket = join(dir, 'tmux.sock');
   port = await freePort();
   url = `http://127.0.0.1:${port}`;
   config = join(dir, 'warden.yaml');
@@ -146,9 +148,12 @@ agents:
 }, 60_000);
 
 afterAll(async () => {
-  spawnSync('tmux', ['-L', SOCKET, 'kill-server']);
+  if (socket) spawnSync('tmux', ['-S', socket, 'kill-server']);
   await stopServer();
-  if (dir) await stopDaemonIn(dir);
+  if (dir) {
+    await stopDaemonIn(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, 30_000);
 
 describe('warden monitor in a real terminal', () => {
