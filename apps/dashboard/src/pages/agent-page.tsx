@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import { api, canAct } from '../api';
 import { useApp } from '../app';
 import { TimeChart } from '../chart';
@@ -13,6 +13,7 @@ import {
   useNow,
 } from '../components';
 import { ago, dateTime, duration, memoryMb, percent, time } from '../format';
+import { useLiveReload } from '../live-reload';
 import { Link } from '../router';
 import type { Agent, ErrorGroup, LogRow, MetricPoint, StoredEvent, TaskRecord } from '../types';
 import { processNote } from './agents-page';
@@ -209,7 +210,7 @@ function LogTail({ agentId }: { agentId: string }) {
 }
 
 export function AgentPage({ agentId }: { agentId: string }) {
-  const { session, live } = useApp();
+  const { session } = useApp();
   const now = useNow(1000);
   const [rangeMs, setRangeMs] = useState(RANGES[0]![1]);
   const detail = useApi(
@@ -226,23 +227,12 @@ export function AgentPage({ agentId }: { agentId: string }) {
   );
   const { reload } = detail;
   // Re-read after this agent's derived facts change (throttled), not on a timer.
-  useEffect(() => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const off = live.onEvents((batch) => {
-      if (
-        !batch.some((e) => e.agentId === agentId && e.type !== 'log' && e.type !== 'metric_update')
-      )
-        return;
-      timer ??= setTimeout(() => {
-        timer = undefined;
-        reload();
-      }, 500);
-    });
-    return () => {
-      off();
-      clearTimeout(timer);
-    };
-  }, [live, agentId, reload]);
+  const matters = useCallback(
+    (batch: StoredEvent[]) =>
+      batch.some((e) => e.agentId === agentId && e.type !== 'log' && e.type !== 'metric_update'),
+    [agentId],
+  );
+  useLiveReload(reload, { delayMs: 500, matters });
   const initialFeed = useMemo(() => detail.data?.recentEvents ?? [], [detail.data?.recentEvents]);
 
   if (!detail.data) {

@@ -1,8 +1,9 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { api, canAct } from '../api';
 import { useApp } from '../app';
 import { ConfirmButton, EmptyState, ErrorLine, SeverityBadge, useApi, useNow } from '../components';
 import { ago, dateTime } from '../format';
+import { useLiveReload } from '../live-reload';
 import type { Alert } from '../types';
 
 const TABS: Array<[string, string]> = [
@@ -77,7 +78,7 @@ function SilenceForm({ alert, done }: { alert: Alert; done: () => void }) {
 }
 
 export function AlertsPage() {
-  const { session, live } = useApp();
+  const { session } = useApp();
   const now = useNow(5000);
   const [state, setState] = useState(TABS[0]![0]);
   const [silencing, setSilencing] = useState<string>();
@@ -87,19 +88,7 @@ export function AlertsPage() {
   );
   const { reload } = list;
   // Alerts change with what agents report: re-read after events, at most every 2 s.
-  useEffect(() => {
-    let t: ReturnType<typeof setTimeout> | undefined;
-    const off = live.onEvents(() => {
-      t ??= setTimeout(() => {
-        t = undefined;
-        reload();
-      }, 2000);
-    });
-    return () => {
-      off();
-      clearTimeout(t);
-    };
-  }, [live, reload]);
+  useLiveReload(reload, { delayMs: 2000 });
   const alerts = list.data?.alerts;
   return (
     <main className="page">

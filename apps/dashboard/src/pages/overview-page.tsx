@@ -11,36 +11,14 @@ import {
   useApi,
 } from '../components';
 import { bytes, describeEvent, percent, time } from '../format';
+import { useLiveReload } from '../live-reload';
 import { Link } from '../router';
 import type { Dashboard, ErrorGroup, Health, StoredEvent } from '../types';
 
 const FEED = 40;
+const hasErrorEvents = (batch: StoredEvent[]) => batch.some((e) => e.type === 'error_occurred');
 /** Host figures have no events of their own: re-read at most this often while watched. */
 const HOST_REFRESH_MS = 10_000;
-
-/** Reloads `reload` after events (throttled) and every `ms` for what has no events. */
-function useLiveReload(reload: () => void, ms: number): void {
-  const { live } = useApp();
-  const last = useRef(0);
-  useEffect(() => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const off = live.onEvents(() => {
-      if (timer) return;
-      const wait = Math.max(0, 2000 - (Date.now() - last.current));
-      timer = setTimeout(() => {
-        timer = undefined;
-        last.current = Date.now();
-        reload();
-      }, wait);
-    });
-    const slow = setInterval(reload, ms);
-    return () => {
-      off();
-      clearTimeout(timer);
-      clearInterval(slow);
-    };
-  }, [live, reload, ms]);
-}
 
 export function EventFeed({ initial, agentId }: { initial: StoredEvent[]; agentId?: string }) {
   const { live } = useApp();
@@ -93,8 +71,8 @@ export function OverviewPage() {
   );
   const reloadBoth = dash.reload;
   const reloadGroups = groups.reload;
-  useLiveReload(reloadBoth, HOST_REFRESH_MS);
-  useLiveReload(reloadGroups, 60_000);
+  useLiveReload(reloadBoth, { delayMs: 2000, everyMs: HOST_REFRESH_MS });
+  useLiveReload(reloadGroups, { delayMs: 2000, matters: hasErrorEvents });
   const d = dash.data;
   const initialFeed = useRef<StoredEvent[] | undefined>(undefined);
   if (d && !initialFeed.current)

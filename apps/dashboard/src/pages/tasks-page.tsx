@@ -1,10 +1,10 @@
-import { useEffect, useState } from 'react';
+import { useCallback, useState } from 'react';
 import { api } from '../api';
-import { useApp } from '../app';
 import { EmptyState, ErrorLine, useApi, useNow } from '../components';
 import { ago } from '../format';
+import { useLiveReload } from '../live-reload';
 import { Link } from '../router';
-import type { QueueTask } from '../types';
+import type { QueueTask, StoredEvent } from '../types';
 
 interface QueueStats {
   queue: string;
@@ -15,10 +15,11 @@ interface QueueStats {
   ratePerMin: number;
 }
 
+const hasTaskEvents = (batch: StoredEvent[]) => batch.some((e) => e.type.startsWith('task_'));
+
 const STATES = ['', 'queued', 'leased', 'completed', 'failed'];
 
 export function TasksPage() {
-  const { live } = useApp();
   const now = useNow(5000);
   const queues = useApi(
     (signal) => api<{ queues: QueueStats[] }>('/api/v1/queues', { signal }),
@@ -39,21 +40,11 @@ export function TasksPage() {
   );
   const reloadQ = queues.reload;
   const reloadT = tasks.reload;
-  useEffect(() => {
-    let t: ReturnType<typeof setTimeout> | undefined;
-    const off = live.onEvents((batch) => {
-      if (!batch.some((e) => e.type.startsWith('task_'))) return;
-      t ??= setTimeout(() => {
-        t = undefined;
-        reloadQ();
-        reloadT();
-      }, 1500);
-    });
-    return () => {
-      off();
-      clearTimeout(t);
-    };
-  }, [live, reloadQ, reloadT]);
+  const reloadBoth = useCallback(() => {
+    reloadQ();
+    reloadT();
+  }, [reloadQ, reloadT]);
+  useLiveReload(reloadBoth, { delayMs: 1500, matters: hasTaskEvents });
 
   return (
     <main className="page">
