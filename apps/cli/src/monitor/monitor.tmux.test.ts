@@ -7,6 +7,7 @@ import {
   WARDEN_BIN,
   cliEnv,
   freePort,
+  runCli,
   stopDaemonIn,
   tempDataDir,
 } from '../test-support/cli-run.js';
@@ -32,8 +33,18 @@ function tmux(...args: string[]): string {
 }
 
 /** The pane's visible screen. */
-function screen(): string {
-  return tmux('capture-pane', '-p', '-t', SESSION);
+function screen(target = SESSION): string {
+  return tmux('capture-pane', '-p', '-t', target);
+}
+
+/**
+ * A shell line running `warden monitor ARGS`, then saying how it exited and staying, so the
+ * pane (and what the monitor left on it) can still be read.
+ */
+function monitorCommand(...args: string[]): string {
+  const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const argv = [process.execPath, WARDEN_BIN, 'monitor', ...args].map(q).join(' ');
+  return `${argv}; echo "monitor exited $?"; exec sleep 600`;
 }
 
 function keys(...k: string[]): void {
@@ -45,11 +56,12 @@ async function waitScreen(
   test: (s: string) => boolean,
   what: string,
   ms = 20_000,
+  target = SESSION,
 ): Promise<string> {
   const end = Date.now() + ms;
   let last = '';
   for (;;) {
-    last = screen();
+    last = screen(target);
     if (test(last)) return last;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}; the screen:\n${last}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -125,10 +137,9 @@ agents:
 `,
   );
   await startServer();
-  // A pane that stays after the monitor exits, so its exit status can be read.
-  tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'keep', '-x', '100', '-y', '30', 'sleep 3000');
-  tmux('set-option', '-g', 'remain-on-exit', 'on');
   tmux(
+    '-f',
+    '/dev/null',
     'new-session',
     '-d',
     '-s',
@@ -137,13 +148,7 @@ agents:
     '100',
     '-y',
     '30',
-    process.execPath,
-    WARDEN_BIN,
-    'monitor',
-    '--data-dir',
-    dir,
-    '--config',
-    config,
+    monitorCommand('--data-dir', dir, '--config', config),
   );
 }, 60_000);
 
@@ -261,21 +266,56 @@ describe('warden monitor in a real terminal', () => {
 
   it('q quits with status 0 and gives the terminal back', async () => {
     keys('q');
-    const end = Date.now() + 10_000;
-    let state = '';
-    while (Date.now() < end) {
-      state = tmux(
-        'display-message',
-        '-p',
-        '-t',
-        SESSION,
-        '#{pane_dead} #{pane_dead_status}',
-      ).trim();
-      if (state.startsWith('1')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(state).toBe('1 0');
+    const s = await waitScreen((s) => /monitor exited \d+/.test(s), 'the monitor to exit', 10_000);
+    expect(s).toContain('monitor exited 0');
     // The alternate screen is gone: the frame is not left on the terminal.
-    expect(screen()).not.toContain('Warden — fleet monitor');
+    expect(s).not.toContain('Warden — fleet monitor');
   }, 20_000);
+
+  it('Ctrl-C quits too, with status 0', async () => {
+    tmux('new-window', '-d', '-t', SESSION, '-n', 'again', monitorCommand('--data-dir', dir));
+    const target = `${SESSION}:again`;
+    await waitScreen(
+      (s) => /ticker +✅ running/.test(s) && s.includes('● live'),
+      'a live view',
+      20_000,
+      target,
+    );
+    tmux('send-keys', '-t', target, 'C-c');
+    const s = await waitScreen(
+      (s) => /monitor exited \d+/.test(s),
+      'the monitor to exit',
+      10_000,
+      target,
+    );
+    expect(s).toContain('monitor exited 0');
+  }, 40_000);
+
+  it('a server that is not there at start: one line saying why, exit 1', async () => {
+    const dead = await freePort();
+    tmux(
+      'new-window',
+      '-d',
+      '-t',
+      SESSION,
+      '-n',
+      'nowhere',
+      monitorCommand('--url', `http://127.0.0.1:${dead}`, '--token', 'x'),
+    );
+    const s = await waitScreen(
+      (s) => /monitor exited \d+/.test(s),
+      'the monitor to exit',
+      20_000,
+      `${SESSION}:nowhere`,
+    );
+    expect(s).toContain(`warden: cannot reach Warden at http://127.0.0.1:${dead}`);
+    expect(s).toContain('monitor exited 1');
+  }, 30_000);
+
+  it('without a terminal it says what to use instead, exit 1', () => {
+    const r = runCli(['monitor', '--url', url, '--token', 'x']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^warden: monitor needs a terminal .*warden agents --json/);
+  });
 });
