@@ -462,18 +462,6 @@ export async function listSilences(
   }
 }
 
-/**
- * `DELETE path` through `client`. HubClient has no `delete` yet (hub-client.ts is shared): a
- * client on the same URL and token whose fetch turns the POST into a DELETE gives the same
- * timeouts and one-line problems.
- */
-async function deleteVia<T>(client: HubClient, path: string): Promise<T> {
-  const deleting = new HubClient(client.url, client.token, {
-    fetch: (input, init) => fetch(input, { ...init, method: 'DELETE' }),
-  });
-  return deleting.post<T>(path);
-}
-
 /** `warden alerts silence expire ID`: `DELETE /api/v1/silences/ID`; it stays listed as expired. */
 export async function expireSilence(
   id: string,
@@ -484,7 +472,7 @@ export async function expireSilence(
     return usage(io, `${JSON.stringify(id)} is not a silence id`);
   try {
     const client = await HubClient.connect(flags);
-    const s = await deleteVia<SilenceItem>(client, `/api/v1/silences/${encodeURIComponent(id)}`);
+    const s = await client.delete<SilenceItem>(`/api/v1/silences/${encodeURIComponent(id)}`);
     if (flags.json) json(io, s);
     else {
       io.stdout.write(

@@ -113,6 +113,11 @@ export class HubClient {
     return this.request<T>('POST', path, body);
   }
 
+  /** DELETE `path`; resolves with the JSON body. */
+  delete<T>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const timeoutMs = this.options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     const headers: Record<string, string> = { accept: 'application/json' };
