@@ -84,6 +84,7 @@ export interface Alert {
   endsAt: number | null;
   acknowledged: boolean;
   ackedBy: string | null;
+  ackComment?: string | null;
   silencedBy: string[];
   inhibitedBy: string | null;
 }

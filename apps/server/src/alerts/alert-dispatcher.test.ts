@@ -31,6 +31,7 @@ function firing(
     acknowledged: false,
     ackedBy: null,
     ackedAt: null,
+    ackComment: null,
     escalated: 0,
     updatedAt: at,
   };

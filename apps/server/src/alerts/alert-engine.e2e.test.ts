@@ -322,8 +322,17 @@ describe('alert engine end to end', () => {
     await cycle(s);
     const x2 = (await api(s, 'GET', '/api/v1/alerts?agentId=x2')).body.alerts[0];
     expect((await api(s, 'POST', `/api/v1/alerts/${x2.id}/ack`, {}, 'viewer')).status).toBe(403);
-    const acked = await api(s, 'POST', `/api/v1/alerts/${x2.id}/ack`, {}, 'operator');
-    expect(acked.body).toMatchObject({ acknowledged: true });
+    const acked = await api(
+      s,
+      'POST',
+      `/api/v1/alerts/${x2.id}/ack`,
+      { comment: 'looking at the cooling' },
+      'operator',
+    );
+    expect(acked.body).toMatchObject({ acknowledged: true, ackComment: 'looking at the cooling' });
+    expect((await api(s, 'GET', `/api/v1/alerts/${x2.id}`)).body).toMatchObject({
+      ackComment: 'looking at the cooling',
+    });
     expect((await api(s, 'POST', '/api/v1/alerts/nope/ack', {})).status).toBe(404);
     clock.t += 15 * M;
     await cycle(s);

@@ -58,6 +58,7 @@ export interface AlertView {
   acknowledged: boolean;
   ackedBy: string | null;
   ackedAt: number | null;
+  ackComment: string | null;
   silencedBy: string[];
   inhibitedBy: string | null;
 }
@@ -453,6 +454,7 @@ export class AlertEngine implements HubFeature {
       acknowledged: a.acknowledged,
       ackedBy: a.ackedBy,
       ackedAt: a.ackedAt,
+      ackComment: a.ackComment,
       silencedBy: active ? s.silenced(a.labels) : [],
       inhibitedBy: a.state === 'firing' ? (s.inhibited(a) ?? null) : null,
     };
@@ -508,7 +510,7 @@ export class AlertEngine implements HubFeature {
   }
 
   /** Acknowledges a pending or firing alert: its escalation stops. */
-  ack(id: string, by: string): AlertView {
+  ack(id: string, by: string, comment?: string): AlertView {
     const a = this.activeById(id);
     if (!a) {
       throw new WardenError(
@@ -521,6 +523,7 @@ export class AlertEngine implements HubFeature {
       a.acknowledged = true;
       a.ackedBy = by;
       a.ackedAt = now;
+      a.ackComment = comment ?? null;
       a.updatedAt = now;
       this.dispatcher.acknowledged(a);
       this.dirty.alerts.set(a.id, a);

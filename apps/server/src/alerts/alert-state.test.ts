@@ -21,6 +21,7 @@ function pending(at = T0): AlertRecord {
     acknowledged: false,
     ackedBy: null,
     ackedAt: null,
+    ackComment: null,
     escalated: 0,
     updatedAt: at,
   };

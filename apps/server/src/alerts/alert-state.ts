@@ -26,6 +26,8 @@ export interface AlertRecord {
   acknowledged: boolean;
   ackedBy: string | null;
   ackedAt: number | null;
+  /** The acknowledger's comment, when one was given. */
+  ackComment: string | null;
   /** Escalation tiers already notified (tier k is due when `escalated === k`). */
   escalated: number;
   updatedAt: number;

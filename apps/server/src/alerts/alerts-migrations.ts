@@ -78,5 +78,11 @@ export function alertsMigrations(_dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0011_alert_ack_comment': {
+      async up(db: Kysely<unknown>) {
+        // What the person who acknowledged an alert wrote (`POST /alerts/:id/ack` `comment`).
+        await db.schema.alterTable('alerts').addColumn('ack_comment', 'text').execute();
+      },
+    },
   };
 }

@@ -218,8 +218,8 @@ export function registerAlertRoutes(
     },
     async (req) => {
       const { id } = parseRequest(IdParams, req.params, ['params']);
-      parseRequest(AckBody, req.body);
-      return engine.ack(id, req.principal!.sub);
+      const body = parseRequest(AckBody, req.body);
+      return engine.ack(id, req.principal!.sub, body?.comment);
     },
   );
 

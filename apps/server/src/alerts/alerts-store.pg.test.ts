@@ -40,6 +40,7 @@ const alert = (id: string, over: Partial<AlertRecord> = {}): AlertRecord => ({
   acknowledged: false,
   ackedBy: null,
   ackedAt: null,
+  ackComment: null,
   escalated: 0,
   updatedAt: 2_000,
   ...over,
@@ -57,7 +58,13 @@ function storeSuite(name: string, database: () => Promise<string>) {
       ]);
       // A second write of the same id updates it (one row per episode).
       await a.writeAlerts([
-        alert('1', { acknowledged: true, ackedBy: 'op', ackedAt: 3_000, escalated: 1 }),
+        alert('1', {
+          acknowledged: true,
+          ackedBy: 'op',
+          ackedAt: 3_000,
+          ackComment: 'on it',
+          escalated: 1,
+        }),
       ]);
       await a.deleteAlerts(['2']);
       const rule = AlertRuleSchema.parse({ name: 'api', type: 'absence' });
@@ -85,7 +92,13 @@ function storeSuite(name: string, database: () => Promise<string>) {
       const b = AlertsStore.open(url);
       const active = await b.loadActiveAlerts();
       expect(active).toEqual([
-        alert('1', { acknowledged: true, ackedBy: 'op', ackedAt: 3_000, escalated: 1 }),
+        alert('1', {
+          acknowledged: true,
+          ackedBy: 'op',
+          ackedAt: 3_000,
+          ackComment: 'on it',
+          escalated: 1,
+        }),
       ]);
       expect((await b.loadResolvedSince(4_000)).map((x) => x.id)).toEqual(['3']);
       expect(

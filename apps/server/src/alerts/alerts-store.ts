@@ -29,6 +29,7 @@ interface AlertsTable {
   acknowledged: number;
   acked_by: string | null;
   acked_at: number | null;
+  ack_comment: string | null;
   escalated: number;
   updated_at: number;
 }
@@ -93,6 +94,7 @@ function rowToAlert(r: AlertsTable): AlertRecord {
     acknowledged: Number(r.acknowledged) === 1,
     ackedBy: r.acked_by,
     ackedAt: numOrNull(r.acked_at),
+    ackComment: r.ack_comment ?? null,
     escalated: num(r.escalated),
     updatedAt: num(r.updated_at),
   };
@@ -116,6 +118,7 @@ function alertToRow(a: AlertRecord): AlertsTable {
     acknowledged: a.acknowledged ? 1 : 0,
     acked_by: a.ackedBy,
     acked_at: a.ackedAt,
+    ack_comment: a.ackComment,
     escalated: a.escalated,
     updated_at: a.updatedAt,
   };
@@ -247,6 +250,7 @@ export class AlertsStore {
             acknowledged: eb.ref('excluded.acknowledged'),
             acked_by: eb.ref('excluded.acked_by'),
             acked_at: eb.ref('excluded.acked_at'),
+            ack_comment: eb.ref('excluded.ack_comment'),
             escalated: eb.ref('excluded.escalated'),
             updated_at: eb.ref('excluded.updated_at'),
           })),

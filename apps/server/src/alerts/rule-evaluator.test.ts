@@ -216,6 +216,7 @@ describe('RuleEvaluator', () => {
           acknowledged: false,
           ackedBy: null,
           ackedAt: null,
+          ackComment: null,
           escalated: 0,
           updatedAt: T0,
         },

@@ -601,6 +601,7 @@ export class RuleEvaluator {
       acknowledged: false,
       ackedBy: null,
       ackedAt: null,
+      ackComment: null,
       escalated: 0,
       updatedAt: now,
     };
