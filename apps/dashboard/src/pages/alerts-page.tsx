@@ -131,8 +131,9 @@ export function AlertsPage() {
                   <td>
                     {a.state}
                     {a.acknowledged ? (
-                      <span className="chip">
+                      <span className="chip" title={a.ackComment ?? undefined}>
                         acknowledged{a.ackedBy ? ` by ${a.ackedBy}` : ''}
+                        {a.ackComment ? `: ${a.ackComment}` : ''}
                       </span>
                     ) : null}
                     {a.silencedBy.length ? <span className="chip">silenced</span> : null}
