@@ -19,6 +19,7 @@ export interface Lifecycle {
   circuit: 'closed' | 'open' | 'half_open';
   nextRestartAt: number | null;
   attempt: number | null;
+  maxRestarts?: number | null;
   lastAction: string;
   reason: string;
   exitCode: number | null;

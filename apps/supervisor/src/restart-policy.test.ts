@@ -386,6 +386,7 @@ describe('policies', () => {
       status: 'restarting',
       attempt: 1,
       delayMs: 1000,
+      maxRestarts: 5,
       exitCode: 1,
       ranMs: 100,
       reason: 'exited with code 1 (on-failure): restart 1 in 1.0s',
@@ -607,7 +608,7 @@ describe('snapshot and restore', () => {
 });
 
 describe('agent_lifecycle data', () => {
-  it('maps a restart to restart_scheduled with attempt, delay and the exit facts', () => {
+  it('maps a restart to restart_scheduled with attempt, delay, max_restarts and the exit facts', () => {
     const s = setup();
     expect(lifecycleData(s.runFor(100), 4242)).toEqual({
       action: 'restart_scheduled',
@@ -615,6 +616,7 @@ describe('agent_lifecycle data', () => {
       exitCode: 1,
       attempt: 1,
       delayMs: 1000,
+      maxRestarts: 5,
       reason: 'exited with code 1 (on-failure): restart 1 in 1.0s',
     });
   });

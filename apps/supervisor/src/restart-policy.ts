@@ -49,6 +49,8 @@ export interface RestartDecision extends ExitFacts {
   status: 'restarting';
   attempt: number;
   delayMs: number;
+  /** `max_restarts`: more exits than this within the window open the circuit. */
+  maxRestarts: number;
   reason: string;
 }
 
@@ -136,6 +138,8 @@ export interface AgentLifecycleData {
   signal?: string;
   attempt?: number;
   delayMs?: number;
+  /** With `restart_scheduled`: the agent's `max_restarts` (the "b" of "attempt a/b"). */
+  maxRestarts?: number;
   reason: string;
 }
 
@@ -318,6 +322,7 @@ export class RestartPolicy {
       status: 'restarting',
       attempt: this.attempt,
       delayMs,
+      maxRestarts: this.options.maxRestarts,
       ...facts,
       reason: `${what} (${policy}): restart ${this.attempt} in ${formatDuration(delayMs)}`,
     };
@@ -535,6 +540,7 @@ export function lifecycleData(
         ...exitFacts(decision),
         attempt: decision.attempt,
         delayMs: decision.delayMs,
+        maxRestarts: decision.maxRestarts,
         reason: decision.reason,
       };
     case 'stay_stopped':

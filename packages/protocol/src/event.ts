@@ -151,6 +151,8 @@ export const AgentLifecycleDataSchema = z.looseObject({
   signal: z.string().max(64).nullable().optional(),
   attempt: z.number().int().min(0).optional(),
   delayMs: z.number().finite().min(0).optional(),
+  /** With `restart_scheduled`: the agent's `max_restarts` (the "b" of "attempt a/b"). */
+  maxRestarts: z.number().int().min(0).optional(),
   reason: ReasonSchema,
 });
 

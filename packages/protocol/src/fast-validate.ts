@@ -97,7 +97,8 @@ function dataOk(type: string, d: Obj): boolean {
         (d.exitCode === undefined || d.exitCode === null || int(d.exitCode, -Infinity)) &&
         (d.signal === undefined || d.signal === null || str(d.signal, 0, 64)) &&
         optInt(d.attempt, 0) &&
-        (d.delayMs === undefined || (finite(d.delayMs) && d.delayMs >= 0))
+        (d.delayMs === undefined || (finite(d.delayMs) && d.delayMs >= 0)) &&
+        optInt(d.maxRestarts, 0)
       );
     case 'health_changed':
       return (

@@ -68,7 +68,7 @@ export function processNote(a: Agent, now: number): string | undefined {
   if (!l) return undefined;
   if (l.circuit === 'open') return 'circuit open';
   if (l.nextRestartAt && l.nextRestartAt > now)
-    return `restarting in ${Math.ceil((l.nextRestartAt - now) / 1000)} s${l.attempt ? ` (attempt ${l.attempt})` : ''}`;
+    return `restarting in ${Math.ceil((l.nextRestartAt - now) / 1000)} s${l.attempt ? ` (attempt ${l.attempt}${l.maxRestarts ? `/${l.maxRestarts}` : ''})` : ''}`;
   return undefined;
 }
 

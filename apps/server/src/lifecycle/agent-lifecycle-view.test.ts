@@ -13,11 +13,21 @@ describe('applyLifecycle', () => {
     const s = run([
       [1000, { action: 'started', pid: 10, reason: 'started' }],
       [5000, { action: 'exited', exitCode: 1, signal: null, reason: 'exited with code 1' }],
-      [5001, { action: 'restart_scheduled', attempt: 1, delayMs: 2000, reason: 'crashed' }],
+      [
+        5001,
+        {
+          action: 'restart_scheduled',
+          attempt: 1,
+          delayMs: 2000,
+          maxRestarts: 5,
+          reason: 'crashed',
+        },
+      ],
     ]);
     expect(s).toMatchObject({ pid: null, startedAt: null, restarts: 0, exitCode: 1 });
     expect(s.nextRestartAt).toBe(7001);
     expect(s.attempt).toBe(1);
+    expect(s.maxRestarts).toBe(5);
     const after = applyLifecycle(s, 7002, {
       action: 'started',
       pid: 11,

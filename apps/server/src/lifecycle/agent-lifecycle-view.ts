@@ -28,6 +28,8 @@ export interface AgentLifecycle {
   nextRestartAt: number | null;
   /** The restart number of the scheduled or last restart. */
   attempt: number | null;
+  /** The agent's `max_restarts`, when its supervisor said (with a scheduled restart). */
+  maxRestarts: number | null;
   lastAction: AgentLifecycleData['action'];
   /** The last event's reason, as a person reads it. */
   reason: string;
@@ -53,6 +55,7 @@ export function applyLifecycle(
         circuit: 'closed',
         nextRestartAt: null,
         attempt: null,
+        maxRestarts: null,
         lastAction: d.action,
         reason: d.reason,
         exitCode: null,
@@ -82,6 +85,7 @@ export function applyLifecycle(
     case 'restart_scheduled':
       s.nextRestartAt = ts + (d.delayMs ?? 0);
       s.attempt = d.attempt ?? s.attempt;
+      s.maxRestarts = d.maxRestarts ?? s.maxRestarts;
       break;
     case 'circuit_open':
       s.circuit = 'open';
