@@ -81,6 +81,7 @@ describeWithServices('PgEventStore', [await needPostgres()], () => {
         'projection_state',
         'queue_tasks',
         'retry_policies',
+        'sessions',
         'tasks',
       ]);
       // Types are parsed per pool: the process-wide pg parser still returns int8 as a string.
