@@ -240,8 +240,12 @@ describe('ProcessTreeScanner', () => {
     for (let i = 0; i < 3; i++) s.scan([root]);
     const idle = s.scan([root]).trees.get(root)![0]!.cpuTicks;
     fs.writeFileSync(fifo, 'go\n');
-    await until('the busy loop to end', () =>
-      fs.readFileSync(`/proc/${root}/cmdline`, 'utf8').startsWith('sleep'),
+    // Until the exec'd sleep is asleep: while it starts, its RSS still grows between reads.
+    await until(
+      'the busy loop to end',
+      () =>
+        fs.readFileSync(`/proc/${root}/cmdline`, 'utf8').startsWith('sleep') &&
+        readProcStat(root)?.state === 'S',
     );
     const fresh = readProcStat(root)!;
     const scanned = s.scan([root]).trees.get(root)![0]!;
