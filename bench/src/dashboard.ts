@@ -22,6 +22,7 @@ import {
   startWarden,
   wardenLine,
 } from './bench-support.js';
+import { seedFleet } from './fleet-seed.js';
 
 const AGENTS = Number(process.env.DASH_AGENTS ?? 200);
 const EVENTS = Number(process.env.DASH_EVENTS ?? 100_000);
@@ -64,27 +65,7 @@ async function main(): Promise<void> {
       body: JSON.stringify(body),
     });
   process.stdout.write(`seeding ${fmt(AGENTS)} agents, ${fmt(EVENTS)} events…`);
-  for (let b = 0; b < EVENTS / 1000; b++) {
-    const events = Array.from({ length: 1000 }, (_, i) => {
-      const n = b * 1000 + i;
-      const agentId = `agent-${String(n % AGENTS).padStart(4, '0')}`;
-      return n % 2
-        ? {
-            id: `s${n}`,
-            type: 'metric_update',
-            agentId,
-            data: { metrics: { cpu_percent: n % 97, memory_mb: 50 + (n % 300) } },
-          }
-        : {
-            id: `s${n}`,
-            type: 'agent_status_update',
-            agentId,
-            data: { status: n % 10 ? 'busy' : 'idle' },
-          };
-    });
-    const r = await post('/api/v1/events', { events });
-    if (r.status !== 200) throw new Error(`seeding failed: ${r.status} ${await r.text()}`);
-  }
+  await seedFleet({ url: w.url, token: sup, agents: AGENTS, events: EVENTS, prefix: 'agent-' });
   console.log(' done');
 
   // The bare API call the table is made from.
@@ -163,7 +144,7 @@ async function main(): Promise<void> {
     const r = await post('/api/v1/events', {
       id,
       type: 'agent_status_update',
-      agentId: 'agent-0000',
+      agentId: 'agent-000',
       data: { status: 'busy', message: `probe ${i}` },
     });
     const ackedAt = Date.now();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedFleet } from '../../../bench/src/fleet-seed.js';
 
 /*
  * The dashboard in a real browser (issue 6 point 6): Debian's Chromium driven by
@@ -113,27 +114,13 @@ suite('dashboard in Chromium', () => {
     url = (JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { url: string }).url;
     supervisorToken = cli(['token', '--role', 'agent', '--agent-id', '*', '--ttl', '1h']);
     // 200 agents and 100,000 stored events, in batches of 1,000.
-    for (let b = 0; b < SEED_EVENTS / 1000; b++) {
-      const events = Array.from({ length: 1000 }, (_, i) => {
-        const n = b * 1000 + i;
-        const agentId = `seed-${String(n % SEED_AGENTS).padStart(3, '0')}`;
-        return n % 2
-          ? {
-              id: `s${n}`,
-              type: 'metric_update',
-              agentId,
-              data: { metrics: { cpu_percent: n % 97, memory_mb: 50 + (n % 300) } },
-            }
-          : {
-              id: `s${n}`,
-              type: 'agent_status_update',
-              agentId,
-              data: { status: n % 10 ? 'busy' : 'idle' },
-            };
-      });
-      const r = await post('/api/v1/events', { events });
-      if (r.status !== 200) throw new Error(`seeding failed: ${r.status} ${await r.text()}`);
-    }
+    await seedFleet({
+      url,
+      token: supervisorToken,
+      agents: SEED_AGENTS,
+      events: SEED_EVENTS,
+      prefix: 'seed-',
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
