@@ -68,7 +68,8 @@ export class CheckRunner {
     // Indexed: for-of in a function run once a pass allocates per target until V8 optimises it.
     for (let i = 0; i < targets.length && !this.closed; i++) {
       const target = targets[i]!;
-      if (this.isBusy(target.id)) continue;
+      // Nothing queued or in flight (a pass of checks that finish at once): no lookups.
+      if ((this.queued.size > 0 || this.running.size > 0) && this.isBusy(target.id)) continue;
       // Nobody waiting ahead and a slot free: run it now. Checks that finish synchronously
       // then never touch the queue, so a pass of them costs no queue or set bookkeeping.
       if (this.queue.length === 0 && this.running.size < this.concurrency) this.run(target);

@@ -160,11 +160,20 @@ export function cgroupVersionOf(dir: string): CgroupVersion | undefined {
   return undefined;
 }
 
-/** The pids in a `cgroup.procs` text. */
-function parsePids(text: string, into: Set<number>): void {
-  for (const line of text.split('\n')) {
-    const pid = Number(line);
-    if (line !== '' && Number.isInteger(pid) && pid > 0) into.add(pid);
+/** The pids in a `cgroup.procs` text (one decimal a line), read from its bytes. */
+function parsePids(text: Uint8Array, into: Set<number>): void {
+  let pid = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text[i]! : 0x0a;
+    if (c >= 0x30 && c <= 0x39) {
+      pid = pid * 10 + (c - 0x30);
+      digits++;
+    } else {
+      if (digits > 0 && pid > 0) into.add(pid);
+      pid = 0;
+      digits = 0;
+    }
   }
 }
 
@@ -202,7 +211,7 @@ export function removeStaleCgroups(
       let held = 0;
       try {
         const pids = new Set<number>();
-        parsePids(fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8'), pids);
+        parsePids(fs.readFileSync(path.join(dir, 'cgroup.procs')), pids);
         held = pids.size;
       } catch {
         // not readable: said as 0 below
@@ -462,7 +471,7 @@ export class FleetCgroup {
   members(into: Set<number>): boolean {
     if (this.closed) return false;
     try {
-      parsePids(fs.readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8'), into);
+      parsePids(fs.readFileSync(path.join(this.dir, 'cgroup.procs')), into);
       return true;
     } catch {
       return false;
@@ -497,7 +506,7 @@ export class FleetCgroup {
       }
       const left = new Set<number>();
       try {
-        parsePids(fs.readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8'), left);
+        parsePids(fs.readFileSync(path.join(this.dir, 'cgroup.procs')), left);
       } catch {
         // removed meanwhile: the next rmdir says so
       }

@@ -17,7 +17,7 @@ import {
   systemPageSize,
   treePids,
 } from './process-tree.js';
-import type { FleetCpuGate, ProcStat, ProcTable } from './process-tree.js';
+import type { FleetCpuGate, ProcessSample, ProcStat, ProcTable } from './process-tree.js';
 import { FleetCgroup } from './fleet-cgroup.js';
 import { ManualClock } from './test-support/manual-clock.js';
 
@@ -495,32 +495,52 @@ describe('ProcessTreeScanner with the fleet cgroup', () => {
     expect([...s.scan([1000, 2000]).trees.keys()]).toEqual([1000, 2000]);
   });
 
-  it(`still reads every member's stat within ${STAT_REFRESH_EVERY} scans (RSS the kernel reclaims from a sleeping process), and lists /proc every ${LISTING_EVERY}`, () => {
+  it(`a quiet scan still reads every member's stat once it is ${STAT_REFRESH_EVERY} scans old (RSS the kernel reclaims from a sleeping process), all in one go; /proc is listed every ${LISTING_EVERY}`, () => {
     const { proc, s } = quietFleet();
+    for (let pid = 1002; pid < 1012; pid++) proc.process(pid, 1000, 1000);
+    proc.lastPid(1011);
     s.scan([1000]);
-    s.scan([1000]);
-    proc.process(1001, 1000, 1000, false, { rss: 3 });
-    let scans = 0;
-    while (s.scan([1000]).trees.get(1000)![1]!.rssPages !== 3) scans++;
-    expect(scans).toBeLessThan(STAT_REFRESH_EVERY);
+    const version = s.scan([1000]).version!;
+    const rss = () =>
+      s
+        .scan([1000])
+        .trees.get(1000)!
+        .map((p) => p.rssPages);
+    for (let pid = 1000; pid < 1012; pid++)
+      proc.process(pid, pid === 1000 ? 1 : 1000, 1000, false, { rss: 3 });
+    const seen: number[] = [];
+    for (let i = 0; i < STAT_REFRESH_EVERY; i++) seen.push(rss().filter((r) => r === 3).length);
+    expect(s.quietScans).toBe(STAT_REFRESH_EVERY);
+    expect(seen.slice(0, -1).every((n) => n === 0)).toBe(true);
+    expect(seen.at(-1)).toBe(12);
+    // The table's version moved with the RSS, and only then.
+    expect(s.scan([1000]).version).toBe(version + 1);
     // An old pid no probe reaches: found by the periodic listing only.
     proc.process(990, 1000, 1000);
-    for (scans = 0; s.scan([1000]).trees.get(1000)!.length < 3; scans++);
+    let scans = 0;
+    while (s.scan([1000]).trees.get(1000)!.length < 13) scans++;
     expect(scans).toBeLessThan(LISTING_EVERY);
-    // Mostly quiet all the same: one scan in STAT_REFRESH_EVERY reads, and the one after it
-    // (the listing found a new member).
+    // Otherwise quiet: only the listings read (and the scan after one that found a member).
     const before = s.quietScans;
-    for (let i = 0; i < 10 * STAT_REFRESH_EVERY; i++) s.scan([1000]);
-    expect(s.quietScans - before).toBeGreaterThanOrEqual(8 * STAT_REFRESH_EVERY);
+    for (let i = 0; i < 2 * LISTING_EVERY; i++) s.scan([1000]);
+    expect(s.quietScans - before).toBeGreaterThanOrEqual(2 * LISTING_EVERY - 3);
   });
 
-  it('a member moved out of the cgroup by something else is put back at the next check', () => {
+  it(`a member moved out of the cgroup by something else is put back within ${LISTING_EVERY} scans, and the next scan reads`, () => {
     const { cg, s } = quietFleet();
     s.scan([1000]);
     s.scan([1000]);
     cg.setProcs([1000]);
-    for (let i = 0; i < STAT_REFRESH_EVERY; i++) s.scan([1000]);
+    let scans = 0;
+    while (cg.procs().length < 2) {
+      s.scan([1000]);
+      scans++;
+    }
+    expect(scans).toBeLessThanOrEqual(LISTING_EVERY);
     expect(cg.procs()).toEqual([1000, 1001]);
+    const quiet = s.quietScans;
+    s.scan([1000]);
+    expect(s.quietScans).toBe(quiet);
   });
 
   it('pids handed out while the fleet is quiet are passed over: the scan after it probes, not lists', () => {
@@ -702,6 +722,31 @@ describe('ProcessSampler accounting', () => {
     expect(
       sampler.sample(table({ 10: [stat({ pid: 10, cpuTicks: 50 })] })).get(10)!.intervalMs,
     ).toBe(0);
+  });
+
+  it('a table whose version did not move gives exactly the samples the full pass gives', () => {
+    const run = (versioned: boolean) => {
+      const clock = clk();
+      const sampler = new ProcessSampler({ clock, clockTicks: 100, pageSize: 4096 });
+      const t = {
+        trees: new Map([
+          [10, [stat({ pid: 10, cpuTicks: 5, rssPages: 7 }), stat({ pid: 11, ppid: 10 })]],
+          [20, [stat({ pid: 20, cpuTicks: 9, childCpuTicks: 3, rssPages: 2 })]],
+        ]),
+        version: versioned ? 1 : undefined,
+      };
+      const out: ProcessSample[][] = [];
+      for (const ms of [0, 1000, 1500, 0]) {
+        clock.advance(ms);
+        out.push([...sampler.sample(t).values()].map((x) => ({ ...x })));
+      }
+      return out;
+    };
+    expect(run(true)).toEqual(run(false));
+    expect(run(true)[2]).toEqual([
+      { ts: 1_002_500, cpuPercent: 0, rssBytes: 7 * 4096, pids: [10, 11], intervalMs: 1500 },
+      { ts: 1_002_500, cpuPercent: 0, rssBytes: 2 * 4096, pids: [20], intervalMs: 1500 },
+    ]);
   });
 
   it('samples are new every call; their pids are shared while the tree keeps its members', () => {

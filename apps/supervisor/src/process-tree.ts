@@ -288,6 +288,12 @@ export interface ProcTable {
    * the next scan (a scan every second must not make garbage per agent).
    */
   readonly trees: ReadonlyMap<number, readonly ProcStat[]>;
+  /**
+   * Moves whenever a scan may have changed anything in the table: the same table with the
+   * same version holds the same figures (a scan answered from the last table leaves it), so
+   * {@link ProcessSampler} need not compare them. Undefined: unknown, compare everything.
+   */
+  readonly version?: number;
 }
 
 /**
@@ -422,19 +428,18 @@ function newEntry(pid: number): Entry {
  * (but at least every {@link STAT_REFRESH_EVERY} scans, for what changes without it running).
  * An idle fleet then costs one small read per agent per scan.
  *
- * With a {@link FleetCpuGate} (the fleet's cgroup) an idle fleet costs one read per scan in
- * all. Every member is moved into the cgroup when a scan first finds it (the supervisor also
- * moves each agent right after its spawn; children are born in it). A scan first reads the
- * cgroup's CPU counter: when it has not moved since the previous scan's, no process in the
- * cgroup has run, so none has used CPU, forked, exited, changed state or faulted memory in,
- * and the previous table is exact still: it is returned as it is, with nothing else read.
- * Such a scan is not taken while it could be wrong or stale, and the scan reads as above:
- * when the roots changed, while a member is outside the cgroup (a move the kernel refused)
- * or a zombie (init, outside the cgroup, reaps an orphan), on every {@link LISTING_EVERY}th
- * scan, and once a member's stat is {@link STAT_REFRESH_EVERY} scans old (RSS the kernel
- * reclaims while a process sleeps). Every {@link STAT_REFRESH_EVERY} scans it also checks
- * that the members are still in the cgroup (something else may move a process out) and
- * moves back any that are not.
+ * With a {@link FleetCpuGate} (the fleet's cgroup) an idle fleet costs about two reads per
+ * scan in all. Every member is moved into the cgroup when a scan first finds it (the
+ * supervisor also moves each agent right after its spawn; children are born in it). A scan
+ * first reads the cgroup's CPU counter: when it has not moved since the previous scan's, no
+ * process in the cgroup has run, so none has used CPU, forked, exited, changed state or
+ * faulted memory in, and the previous table is exact still. Such a quiet scan returns it;
+ * every {@link STAT_REFRESH_EVERY} scans it also reads each member's stat (RSS the kernel
+ * reclaims while a process sleeps), and every {@link LISTING_EVERY} the cgroup's member
+ * list (something else may move a process out; it is moved back, and the next scan reads).
+ * A scan reads as above when the counter moved, when the roots changed, while a member is outside the cgroup (a move the kernel refused, or one
+ * just found) or a zombie (init, outside the cgroup, reaps an orphan), and on every
+ * {@link LISTING_EVERY}th scan.
  *
  * Not safe to share between concurrent callers (it is synchronous; there are none).
  */
@@ -447,7 +452,10 @@ export class ProcessTreeScanner {
   private readonly rootGens = new Map<number, number>();
   private readonly slots = new Map<number, TreeSlot>();
   private readonly trees = new Map<number, ProcStat[]>();
-  private readonly table: ProcTable = { trees: this.trees };
+  private readonly table: { trees: Map<number, ProcStat[]>; version: number } = {
+    trees: this.trees,
+    version: 0,
+  };
   private gen = 0;
   private openFiles = 0;
   /** `/proc/loadavg`, kept open; -1 before the first scan, -2 if it cannot be read. */
@@ -468,8 +476,13 @@ export class ProcessTreeScanner {
   /** What the last reading scan found that rules out the next quiet scan. */
   private outside = 0;
   private zombies = 0;
-  /** Oldest `statScan` among the members of the last reading scan. */
+  /** Set by a quiet scan that found something it cannot vouch for: the next one reads. */
+  private mustRead = false;
+  /** Oldest `statScan` among the members, for the quiet scans' refresh. */
   private oldestStat = 0;
+  /** The members of the last reading scan (the first `memberCount`; storage reused). */
+  private readonly members: Entry[] = [];
+  private memberCount = 0;
   /** Scan that last checked the members against the cgroup's list. */
   private verifiedAt = 0;
   private readonly inCgroup = new Set<number>();
@@ -504,7 +517,7 @@ export class ProcessTreeScanner {
     const scans = ++this.scans;
     const gate = this.gate;
     if (gate !== undefined) {
-      if (this.mayBeQuiet(roots, scans)) {
+      if (this.mayBeQuiet(roots)) {
         // The pid counter is read BEFORE the CPU counter: every pid up to it was then handed
         // out before a moment at which nothing in the cgroup had run since the previous
         // scan's read, so none of those processes is a member (a member must run to fork).
@@ -513,6 +526,7 @@ export class ProcessTreeScanner {
           this.quiet++;
           this.sinceListing++;
           if (lastPid >= this.lastPid && this.lastPid >= 0) this.lastPid = lastPid;
+          this.refreshQuietly(scans, gate);
           return this.table;
         }
       } else gate.unchanged();
@@ -520,6 +534,7 @@ export class ProcessTreeScanner {
       // whatever ran after it is seen then. (readLastPid below is read after it, as it must.)
     }
     const gen = ++this.gen;
+    this.table.version++;
     let full = gen === 1;
     const rootGens = this.rootGens;
     for (let i = 0; i < roots.length; i++) {
@@ -551,7 +566,7 @@ export class ProcessTreeScanner {
     // that did not change costs no allocation.
     const slots = this.slots;
     let verify: Set<number> | undefined;
-    if (gate?.members !== undefined && scans - this.verifiedAt >= STAT_REFRESH_EVERY) {
+    if (gate?.members !== undefined && scans - this.verifiedAt >= LISTING_EVERY) {
       this.verifiedAt = scans;
       verify = this.inCgroup;
       verify.clear();
@@ -559,7 +574,9 @@ export class ProcessTreeScanner {
     }
     let outside = 0;
     let zombies = 0;
+    let nMembers = 0;
     let oldest = scans;
+    const members = this.members;
     for (let i = 0; i < nRead; i++) {
       const e = read[i]!;
       const root = this.rootOf(e, gen);
@@ -580,6 +597,9 @@ export class ProcessTreeScanner {
         }
         if (e.stat.state === 'Z' || e.stat.state === 'X') zombies++;
         if (e.statScan < oldest) oldest = e.statScan;
+        if (nMembers < members.length) members[nMembers] = e;
+        else members.push(e);
+        nMembers++;
       }
       let slot = slots.get(root);
       if (slot === undefined) {
@@ -617,7 +637,10 @@ export class ProcessTreeScanner {
     if (gate !== undefined) {
       this.outside = outside;
       this.zombies = zombies;
+      this.mustRead = false;
       this.oldestStat = oldest;
+      this.memberCount = nMembers;
+      if (members.length > nMembers) members.length = nMembers;
       const last = this.lastRoots;
       for (let i = 0; i < roots.length; i++) last[i] = roots[i]!;
       if (last.length !== roots.length) last.length = roots.length;
@@ -628,18 +651,72 @@ export class ProcessTreeScanner {
   /**
    * Whether this scan may be answered from the last table if the fleet's counter did not
    * move: the same roots as the last reading scan, every member in the cgroup and none a
-   * zombie, no listing due and no member's stat due for its refresh.
+   * zombie, and no listing due.
    */
-  private mayBeQuiet(roots: readonly number[], scans: number): boolean {
-    if (this.gen === 0 || this.outside > 0 || this.zombies > 0) return false;
+  private mayBeQuiet(roots: readonly number[]): boolean {
+    if (this.gen === 0 || this.outside > 0 || this.zombies > 0 || this.mustRead) return false;
     if (this.sinceListing + 1 >= LISTING_EVERY) return false;
-    if (scans - this.oldestStat >= STAT_REFRESH_EVERY) return false;
-    if (this.gate?.members !== undefined && scans - this.verifiedAt >= STAT_REFRESH_EVERY)
-      return false;
     const last = this.lastRoots;
     if (last.length !== roots.length) return false;
     for (let i = 0; i < roots.length; i++) if (last[i] !== roots[i]) return false;
     return true;
+  }
+
+  /**
+   * What a quiet scan still reads. Once a member's stat is {@link STAT_REFRESH_EVERY} scans
+   * old, the stat of every member, written over its table entry in place: RSS is the one
+   * figure that moves while a process sleeps (the kernel reclaims). All at once, because a
+   * burst of reads costs about half as much per read as the same reads spread over the
+   * scans (the kernel's and the CPU's caches are warm for the second and later ones). And
+   * every {@link LISTING_EVERY} scans the cgroup's member list: a member something
+   * moved out is moved back in. Whatever it cannot vouch for (a member gone, changed other
+   * than in RSS, or moved out: it ran outside the counter) makes the next scan read.
+   */
+  private refreshQuietly(scans: number, gate: FleetCpuGate): void {
+    const members = this.members;
+    const n = this.memberCount;
+    if (scans - this.oldestStat >= STAT_REFRESH_EVERY) {
+      this.oldestStat = scans;
+      let changed = false;
+      for (let i = 0; i < n; i++) {
+        const e = members[i]!;
+        const st = e.stat;
+        const { startTicks, rssPages, cpuTicks, childCpuTicks, ppid, pgid, state } = st;
+        const fd = e.fd >= 0 ? e.fd : openStat(this.procDir, e.pid);
+        const len = fd >= 0 ? preadStat(fd) : -1;
+        if (fd >= 0 && fd !== e.fd) closeQuietly(fd);
+        // Fills the entry only when the whole line parsed.
+        if (len <= 0 || !parseProcStat(statBuf, len, st)) {
+          this.mustRead = true;
+          continue;
+        }
+        e.statScan = scans;
+        if (st.rssPages !== rssPages) changed = true;
+        if (
+          st.startTicks !== startTicks ||
+          st.cpuTicks !== cpuTicks ||
+          st.childCpuTicks !== childCpuTicks ||
+          st.ppid !== ppid ||
+          st.pgid !== pgid ||
+          st.state !== state
+        ) {
+          changed = true;
+          this.mustRead = true;
+        }
+      }
+      if (changed) this.table.version++;
+    }
+    if (gate.members === undefined || scans - this.verifiedAt < LISTING_EVERY) return;
+    this.verifiedAt = scans;
+    const inside = this.inCgroup;
+    inside.clear();
+    if (!gate.members(inside)) return;
+    for (let i = 0; i < n; i++) {
+      const e = members[i]!;
+      if (inside.has(e.pid)) continue;
+      if (!gate.adopt(e.pid)) e.insideStart = -1;
+      this.mustRead = true;
+    }
   }
 
   /**
@@ -905,6 +982,9 @@ interface RootState {
  */
 export class ProcessSampler {
   private readonly clock: Clock;
+  /** The table and version of the last call, to see one that did not change. */
+  private lastTable: ProcTable | undefined;
+  private lastVersion: number | undefined;
   private readonly clockTicks: number;
   private readonly pageSize: number;
   private readonly procs = new Map<number, PidRecord>();
@@ -925,6 +1005,11 @@ export class ProcessSampler {
   sample(table: ProcTable): ReadonlyMap<number, ProcessSample> {
     // Loops are forEach or indexed, as in ProcessTreeScanner.scan: no garbage per agent.
     const now = this.clock.now();
+    const version = table.version;
+    if (table === this.lastTable && version !== undefined && version === this.lastVersion)
+      return this.unchanged(now);
+    this.lastTable = table;
+    this.lastVersion = version;
     const gen = ++this.gen;
     table.trees.forEach((members, root) => {
       let rs = this.rootStates.get(root);
@@ -992,6 +1077,27 @@ export class ProcessSampler {
       out.set(root, {
         ts: now,
         cpuPercent,
+        rssBytes: rs.rssPages * this.pageSize,
+        pids: rs.pids,
+        intervalMs,
+      });
+      rs.lastTs = now;
+    });
+    return out;
+  }
+
+  /**
+   * The samples of a table that has not changed since the last call: what the full pass
+   * would compute (every member's times as last seen, so no CPU; the same RSS and pids),
+   * without visiting the members.
+   */
+  private unchanged(now: number): ReadonlyMap<number, ProcessSample> {
+    const out = this.out;
+    this.rootStates.forEach((rs, root) => {
+      const intervalMs = now - rs.lastTs;
+      out.set(root, {
+        ts: now,
+        cpuPercent: 0,
         rssBytes: rs.rssPages * this.pageSize,
         pids: rs.pids,
         intervalMs,
