@@ -99,8 +99,12 @@ describe.skipIf(!probe.cgroup)(
         const before = readProcStat(spinner.pid!)!;
         const quiet = scanner.quietScans;
         fs.writeFileSync(fifo, 'go\n');
-        await until('the busy loop to end', () =>
-          fs.readFileSync(`/proc/${spinner.pid}/cmdline`, 'utf8').startsWith('sleep'),
+        // Until the exec'd sleep is asleep: while it starts, its RSS still grows between reads.
+        await until(
+          'the busy loop to end',
+          () =>
+            fs.readFileSync(`/proc/${spinner.pid}/cmdline`, 'utf8').startsWith('sleep') &&
+            readProcStat(spinner.pid!)?.state === 'S',
         );
         const table = scanner.scan(roots);
         const samples = sampler.sample(table);
