@@ -164,4 +164,28 @@ describe('MemoryLeakCheck', () => {
     expect(() => new MemoryLeakCheck({ windowMs: 0, minGrowthMb: 50 })).toThrow(RangeError);
     expect(() => new MemoryLeakCheck({ windowMs: MIN, minGrowthMb: 0 })).toThrow(RangeError);
   });
+
+  it('healthAt agrees with evaluate at every sample: leak, slow rise, noise, step, sawtooth, collecting, ageing out', () => {
+    const jitter = noise(7);
+    const shapes: Array<(t: number) => number> = [
+      (t) => 200 + (25 * t) / MIN,
+      (t) => 200 + (2 * t) / MIN,
+      () => 500 + 20 * jitter(),
+      (t) => (t < 7 * MIN ? 300 : 400),
+      (t) => 300 + ((t / 1000) % 60) * 3,
+      (t) => (t < 12 * MIN ? 300 + (10 * t) / MIN : 420) + 8 * jitter(),
+    ];
+    for (const mb of shapes) {
+      const check = new MemoryLeakCheck({ windowMs: 10 * MIN, minGrowthMb: 50, maxMemoryMb: 4096 });
+      for (let t = 0; t <= 25 * MIN; t += STEP) {
+        check.sample({ ts: T0 + t, cpuPercent: 0, rssBytes: mb(t) * MB });
+        // As AgentHealth calls it: healthAt first, evaluate only when the health moved.
+        const h = check.healthAt(T0 + t);
+        expect(check.evaluate(T0 + t).health).toBe(h);
+      }
+      // Long after the last sample, the window is empty: unknown, by both.
+      expect(check.healthAt(T0 + 40 * MIN)).toBe('unknown');
+      expect(check.evaluate(T0 + 40 * MIN).health).toBe('unknown');
+    }
+  });
 });

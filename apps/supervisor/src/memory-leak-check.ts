@@ -1,4 +1,5 @@
 import { MB, formatDuration } from './health-check.js';
+import type { Health } from '@warden/protocol';
 import type { CheckResult, HealthCheck, ResourceSample } from './health-check.js';
 
 /** Options of {@link MemoryLeakCheck}. */
@@ -82,6 +83,10 @@ export class MemoryLeakCheck implements HealthCheck {
   private readonly minSpanMs: number;
   private readonly minR2: number;
   private points: Point[] = [];
+  /** Moves whenever `points` does, so a judgement can be kept while they stay. */
+  private version = 0;
+  private judged: Judgement | undefined;
+  private judgedVersion = -1;
 
   constructor(options: MemoryLeakCheckOptions) {
     if (!(options.windowMs > 0)) throw new RangeError('memory_leak windowMs must be > 0');
@@ -100,62 +105,65 @@ export class MemoryLeakCheck implements HealthCheck {
     const last = this.points[this.points.length - 1];
     if (last && sample.ts < last.ts) return;
     this.points.push({ ts: sample.ts, mb: sample.rssBytes / MB });
+    this.version++;
     this.trim(sample.ts);
   }
 
   /** A new process starts a new memory history. */
   reset(_now: number): void {
     this.points = [];
+    this.version++;
+  }
+
+  /**
+   * `evaluate(now).health` without building its reason: with 1 s samples over a 10 minute
+   * window, the reason's numbers cost more than the fits, every second for every agent.
+   */
+  healthAt(now: number): Health {
+    const j = this.judge(now);
+    return j.kind === 'empty' ? 'unknown' : j.kind === 'leak' ? 'warning' : 'healthy';
   }
 
   evaluate(now: number): CheckResult {
-    this.trim(now);
-    const pts = this.points;
+    const j = this.judge(now);
     const result = (health: 'healthy' | 'warning' | 'unknown', reason: string): CheckResult => ({
       check: this.check,
       health,
       reason,
     });
-    if (pts.length === 0) return result('unknown', 'no resource sample yet');
-    const span = pts[pts.length - 1]!.ts - pts[0]!.ts;
-    if (pts.length < this.minSamples || span < this.minSpanMs)
+    if (j.kind === 'empty') return result('unknown', 'no resource sample yet');
+    const { n, span } = j;
+    if (j.kind === 'collecting')
       return result(
         'healthy',
-        `collecting: ${pts.length} sample${pts.length === 1 ? '' : 's'} over ${formatDuration(span)} ` +
+        `collecting: ${n} sample${n === 1 ? '' : 's'} over ${formatDuration(span)} ` +
           `(a trend needs ${this.minSamples} over ${formatDuration(this.minSpanMs)})`,
       );
-
-    const t0 = pts[0]!.ts;
-    const fit = fitLine(pts, t0);
+    const fit = j.fit;
     const growth = (fit.slope * span) / 60_000;
     const perWindow = (fit.slope * this.windowMs) / 60_000;
     const trend = `${formatSlope(fit.slope)} (${formatGrowth(growth)} in ${formatDuration(span)}, R² ${fit.r2.toFixed(2)})`;
-    if (fit.slope <= 0) return result('healthy', `RSS not rising: ${trend}`);
-    // The epsilon keeps a leak of exactly the threshold rate from failing on rounding.
-    if (perWindow < this.minGrowthMb * (1 - 1e-9))
-      return result(
-        'healthy',
-        `RSS ${trend}: ${formatGrowth(perWindow)} per ${formatDuration(this.windowMs)} ` +
-          `is under min_growth_mb ${this.minGrowthMb}`,
-      );
-    if (fit.r2 < this.minR2)
-      return result('healthy', `RSS too noisy to call a leak: ${trend}, R² under ${this.minR2}`);
-
-    const mid = t0 + span / 2;
-    const first = pts.filter((p) => p.ts < mid);
-    const second = pts.filter((p) => p.ts >= mid);
-    const a = first.length >= 2 ? fitLine(first, t0).slope : 0;
-    const b = second.length >= 2 ? fitLine(second, t0).slope : 0;
-    if (a < fit.slope / 2 || b < fit.slope / 2)
-      return result(
-        'healthy',
-        `RSS rose but not steadily (a step, not a leak): ${trend}; ` +
-          `first half ${formatSlope(a)}, second half ${formatSlope(b)}`,
-      );
-
+    switch (j.kind) {
+      case 'falling':
+        return result('healthy', `RSS not rising: ${trend}`);
+      case 'slow':
+        return result(
+          'healthy',
+          `RSS ${trend}: ${formatGrowth(perWindow)} per ${formatDuration(this.windowMs)} ` +
+            `is under min_growth_mb ${this.minGrowthMb}`,
+        );
+      case 'noisy':
+        return result('healthy', `RSS too noisy to call a leak: ${trend}, R² under ${this.minR2}`);
+      case 'step':
+        return result(
+          'healthy',
+          `RSS rose but not steadily (a step, not a leak): ${trend}; ` +
+            `first half ${formatSlope(j.a)}, second half ${formatSlope(j.b)}`,
+        );
+    }
     let reason = `RSS rising ${trend}`;
     if (this.maxMemoryMb !== undefined) {
-      const nowMb = fit.intercept + fit.slope * ((now - t0) / 60_000);
+      const nowMb = fit.intercept + fit.slope * ((now - j.t0) / 60_000);
       const left = (this.maxMemoryMb - nowMb) / fit.slope;
       reason +=
         left <= 0
@@ -165,20 +173,68 @@ export class MemoryLeakCheck implements HealthCheck {
     return result('warning', reason);
   }
 
+  /**
+   * The verdict on the points in the window at `now`, with the figures its reason needs. It
+   * depends on the points only (`now` just trims them), so it is kept until they change: an
+   * evaluation after {@link healthAt} in the same pass fits nothing again.
+   */
+  private judge(now: number): Judgement {
+    this.trim(now);
+    if (this.judged !== undefined && this.judgedVersion === this.version) return this.judged;
+    const j = this.judgePoints();
+    this.judged = j;
+    this.judgedVersion = this.version;
+    return j;
+  }
+
+  private judgePoints(): Judgement {
+    const pts = this.points;
+    const n = pts.length;
+    if (n === 0) return { kind: 'empty' };
+    const span = pts[n - 1]!.ts - pts[0]!.ts;
+    if (n < this.minSamples || span < this.minSpanMs) return { kind: 'collecting', n, span };
+    const t0 = pts[0]!.ts;
+    const fit = fitLine(pts, t0, 0, n);
+    if (fit.slope <= 0) return { kind: 'falling', n, span, t0, fit };
+    // The epsilon keeps a leak of exactly the threshold rate from failing on rounding.
+    if ((fit.slope * this.windowMs) / 60_000 < this.minGrowthMb * (1 - 1e-9))
+      return { kind: 'slow', n, span, t0, fit };
+    if (fit.r2 < this.minR2) return { kind: 'noisy', n, span, t0, fit };
+    // The points are in time order (an older sample is refused), so each half is a run.
+    const mid = t0 + span / 2;
+    let k = 0;
+    while (k < n && pts[k]!.ts < mid) k++;
+    const a = k >= 2 ? fitLine(pts, t0, 0, k).slope : 0;
+    const b = n - k >= 2 ? fitLine(pts, t0, k, n).slope : 0;
+    if (a < fit.slope / 2 || b < fit.slope / 2) return { kind: 'step', n, span, t0, fit, a, b };
+    return { kind: 'leak', n, span, t0, fit };
+  }
+
   private trim(now: number): void {
     const from = now - this.windowMs;
     let drop = 0;
     while (drop < this.points.length && this.points[drop]!.ts < from) drop++;
-    if (drop > 0) this.points.splice(0, drop);
+    if (drop > 0) {
+      this.points.splice(0, drop);
+      this.version++;
+    }
   }
 }
 
-/** Least squares over centred sums (epoch ms would lose precision squared). */
-function fitLine(pts: readonly Point[], t0: number): Fit {
-  const n = pts.length;
+/** What {@link MemoryLeakCheck} concluded from its points, before words. */
+type Judgement =
+  | { kind: 'empty' }
+  | { kind: 'collecting'; n: number; span: number }
+  | { kind: 'falling' | 'slow' | 'noisy' | 'leak'; n: number; span: number; t0: number; fit: Fit }
+  | { kind: 'step'; n: number; span: number; t0: number; fit: Fit; a: number; b: number };
+
+/** Least squares over `pts[from, to)`, centred sums (epoch ms would lose precision squared). */
+function fitLine(pts: readonly Point[], t0: number, from: number, to: number): Fit {
+  const n = to - from;
   let mx = 0;
   let my = 0;
-  for (const p of pts) {
+  for (let i = from; i < to; i++) {
+    const p = pts[i]!;
     mx += (p.ts - t0) / 60_000;
     my += p.mb;
   }
@@ -187,7 +243,8 @@ function fitLine(pts: readonly Point[], t0: number): Fit {
   let sxx = 0;
   let sxy = 0;
   let syy = 0;
-  for (const p of pts) {
+  for (let i = from; i < to; i++) {
+    const p = pts[i]!;
     const dx = (p.ts - t0) / 60_000 - mx;
     const dy = p.mb - my;
     sxx += dx * dx;
