@@ -102,6 +102,7 @@ export async function superviseFleet(
     strategy: config.monitoring,
     plugins,
     stateFile: join(config.dataDir, 'supervisor-state.json'),
+    ...(config.monitoring.cgroup !== undefined ? { cgroup: config.monitoring.cgroup } : {}),
     ...(config.monitoring.tmux?.pm_cooldown !== undefined
       ? { pmCooldownMs: config.monitoring.tmux.pm_cooldown }
       : {}),
