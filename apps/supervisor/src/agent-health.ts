@@ -124,6 +124,10 @@ interface Tracked {
 export class AgentHealth {
   private readonly tracked: Tracked[];
   private lastVerdict: AgentHealthVerdict | undefined;
+  /** Something was observed since the last evaluation. */
+  private dirty = true;
+  /** {@link quietUntil} as of the last evaluation. */
+  private quietAt = -Infinity;
 
   /** Builds from checks; two checks reporting under the same name are refused. */
   constructor(checks: readonly HealthCheck[]) {
@@ -143,6 +147,7 @@ export class AgentHealth {
   /** Builds the checks an agent's settings ask for (see {@link AgentHealthOptions}). */
   static fromOptions(options: AgentHealthOptions, deps: AgentHealthDeps): AgentHealth {
     const checks: HealthCheck[] = [];
+    const built: { health?: AgentHealth } = {};
     const forMs = options.sustainedForMs ?? 0;
     if (options.heartbeatTimeoutMs !== undefined)
       checks.push(
@@ -173,10 +178,15 @@ export class AgentHealth {
           ...options.http,
           clock: deps.clock,
           fetch: deps.fetch,
-          onSettled: deps.onProbeSettled,
+          // A settled probe is an observation: the next pass judges this agent.
+          onSettled: (result) => {
+            built.health?.touch();
+            deps.onProbeSettled?.(result);
+          },
         }),
       );
-    return new AgentHealth(checks);
+    built.health = new AgentHealth(checks);
+    return built.health;
   }
 
   /** The checks, in evaluation order. */
@@ -186,26 +196,31 @@ export class AgentHealth {
 
   /** Any event or heartbeat from the agent at `ts`. */
   seen(ts: number): void {
+    this.dirty = true;
     for (const { check } of this.tracked) check.seen?.(ts);
   }
 
   /** A resource sample of the agent's process tree. */
   sample(sample: ResourceSample): void {
+    this.dirty = true;
     for (const { check } of this.tracked) check.sample?.(sample);
   }
 
   /** The agent began `taskId` at `ts`. */
   taskStarted(taskId: string, ts: number): void {
+    this.dirty = true;
     for (const { check } of this.tracked) check.taskStarted?.(taskId, ts);
   }
 
   /** A `task_progress` event for `taskId` at `ts`. */
   taskProgress(taskId: string, ts: number): void {
+    this.dirty = true;
     for (const { check } of this.tracked) check.taskProgress?.(taskId, ts);
   }
 
   /** `taskId` completed, failed or was abandoned. */
   taskEnded(taskId: string): void {
+    this.dirty = true;
     for (const { check } of this.tracked) check.taskEnded?.(taskId);
   }
 
@@ -224,6 +239,7 @@ export class AgentHealth {
    * was last reported is kept, so the next evaluation reports the moves away from it.
    */
   reset(now: number): void {
+    this.dirty = true;
     for (const t of this.tracked) {
       t.check.reset(now);
       t.result = undefined; // its reason spoke of the old process
@@ -268,6 +284,8 @@ export class AgentHealth {
       }
       t.previous = r.health;
     }
+    this.quietAt = this.quietFrom(now);
+    this.dirty = false;
     if (!moved && last!.changes.length === 0) return last!;
     const results = moved ? tracked.map((t) => t.result!) : last!.results;
     this.lastVerdict = {
@@ -278,6 +296,32 @@ export class AgentHealth {
       unresponsive: results.some((r) => r.check === 'heartbeat' && ATTENTION.has(r.health)),
     };
     return this.lastVerdict;
+  }
+
+  /**
+   * Until when the latest verdict holds if nothing is observed but idle samples (see
+   * {@link HealthCheck.quietUntil}): the earliest of its checks'; `-Infinity` when something
+   * was observed since (a sample, an event, a probe that settled: see {@link touch}) or a
+   * check cannot tell. Until then, idle samples may be withheld and evaluations skipped.
+   */
+  quietUntil(): number {
+    return this.dirty ? -Infinity : this.quietAt;
+  }
+
+  /** Something the checks judge by changed outside the observation methods (a probe settled). */
+  touch(): void {
+    this.dirty = true;
+  }
+
+  private quietFrom(now: number): number {
+    let at = Infinity;
+    const tracked = this.tracked;
+    for (let i = 0; i < tracked.length; i++) {
+      const q = tracked[i]!.check.quietUntil;
+      const t = q === undefined ? -Infinity : q.call(tracked[i]!.check, now);
+      if (t < at) at = t;
+    }
+    return at;
   }
 
   /** The hung task found by the latest evaluation (a deadlock before an overrun). */

@@ -81,6 +81,17 @@ export interface HealthCheck {
    * with `evaluate`.
    */
   healthAt?(now: number): Health;
+  /**
+   * How long the check's health stays what it is at `now` if nothing new is observed — where
+   * an idle sample counts as nothing new: one that repeats the latest sample with no CPU (the
+   * same RSS and processes, as a process that did not run gives). Until that time the
+   * integrator may withhold idle samples and skip evaluations, so that an idle fleet costs
+   * nothing per agent; the check must judge afterwards as if it had been fed them. Returns
+   * an epoch ms (`now` or earlier: judge every interval), or `Infinity` (until something is
+   * observed). Optional: a check without it is fed and judged every interval. Asked right
+   * after an evaluation at `now`. Never throws.
+   */
+  quietUntil?(now: number): number;
 }
 
 /** Bytes in the `MB` of the config keys (`max_memory_mb`, `min_growth_mb`): 2^20, as `ps` and top count. */

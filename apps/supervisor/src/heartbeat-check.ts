@@ -74,6 +74,17 @@ export class HeartbeatCheck implements HealthCheck {
     return this.misses(now) >= this.maxFailures ? 'warning' : 'healthy';
   }
 
+  /**
+   * See {@link HealthCheck.quietUntil}: only an event or heartbeat moves it, besides the
+   * moment the silence reaches `maxFailures` timeouts; unarmed, or unresponsive already, it
+   * stays until the agent is seen.
+   */
+  quietUntil(now: number): number {
+    if (this.armOnFirstSeen && !this.everSeen) return Infinity;
+    if (this.misses(now) >= this.maxFailures) return Infinity;
+    return (this.lastSeen ?? this.since) + this.maxFailures * this.timeoutMs;
+  }
+
   evaluate(now: number): CheckResult {
     if (this.armOnFirstSeen && !this.everSeen)
       return {

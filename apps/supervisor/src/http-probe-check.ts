@@ -162,6 +162,14 @@ export class HttpProbeCheck implements HealthCheck {
     return result;
   }
 
+  /**
+   * See {@link HealthCheck.quietUntil}: the verdict moves only when a probe settles, and the
+   * integrator is told of that (`onSettled`), so it stays until then.
+   */
+  quietUntil(_now: number): number {
+    return Infinity;
+  }
+
   evaluate(_now: number): CheckResult {
     const threshold = this.options.failureThreshold;
     if (this.settled === 0 || this.last === undefined)

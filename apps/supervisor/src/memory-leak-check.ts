@@ -87,6 +87,10 @@ export class MemoryLeakCheck implements HealthCheck {
   private version = 0;
   private judged: Judgement | undefined;
   private judgedVersion = -1;
+  /** The latest point whose MB differs from the one before it; -Infinity: none. */
+  private lastStepTs = -Infinity;
+  /** {@link quietUntil} said the points are flat: samples may be withheld. */
+  private quiet = false;
 
   constructor(options: MemoryLeakCheckOptions) {
     if (!(options.windowMs > 0)) throw new RangeError('memory_leak windowMs must be > 0');
@@ -100,11 +104,32 @@ export class MemoryLeakCheck implements HealthCheck {
     this.minR2 = options.minR2 ?? 0.5;
   }
 
-  /** Takes one sample (only its RSS matters); an older one than the latest is ignored. */
+  /**
+   * Takes one sample (only its RSS matters); an older one than the latest is ignored. The
+   * first sample after a quiet stretch (see {@link quietUntil}) first puts back the idle
+   * samples the integrator withheld: the latest RSS, at the spacing of the last two points,
+   * over the part of the gap still in the window — so the fit is the one every sample would
+   * have given.
+   */
   sample(sample: ResourceSample): void {
-    const last = this.points[this.points.length - 1];
+    const pts = this.points;
+    const n = pts.length;
+    const last = pts[n - 1];
     if (last && sample.ts < last.ts) return;
-    this.points.push({ ts: sample.ts, mb: sample.rssBytes / MB });
+    const mb = sample.rssBytes / MB;
+    if (this.quiet && n >= 2 && last) {
+      const step = last.ts - pts[n - 2]!.ts;
+      if (step > 0) {
+        let ts = last.ts + step;
+        const from = sample.ts - this.windowMs;
+        if (ts < from) ts += Math.ceil((from - ts) / step) * step;
+        for (; ts <= sample.ts - step / 2; ts += step) pts.push({ ts, mb: last.mb });
+      }
+    }
+    this.quiet = false;
+    const prev = pts[pts.length - 1];
+    if (prev !== undefined && prev.mb !== mb) this.lastStepTs = sample.ts;
+    pts.push({ ts: sample.ts, mb });
     this.version++;
     this.trim(sample.ts);
   }
@@ -113,6 +138,22 @@ export class MemoryLeakCheck implements HealthCheck {
   reset(_now: number): void {
     this.points = [];
     this.version++;
+    this.lastStepTs = -Infinity;
+    this.quiet = false;
+  }
+
+  /**
+   * See {@link HealthCheck.quietUntil}: while every point in the window has the same RSS the
+   * slope is 0 and idle samples keep it so, until something is observed (they are then put
+   * back, see {@link sample}). With fewer than two points, or a change in the window, every
+   * sample counts.
+   */
+  quietUntil(now: number): number {
+    this.trim(now);
+    // Two points at least: their spacing is the cadence the withheld samples are put back at.
+    const first = this.points[0];
+    this.quiet = this.points.length >= 2 && this.lastStepTs <= first!.ts;
+    return this.quiet ? Infinity : now;
   }
 
   /**

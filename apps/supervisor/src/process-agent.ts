@@ -41,6 +41,11 @@ export interface ProcessAgentDeps {
   fetch?: ProbeFetch;
   /** The agent's state changed in a way worth persisting (see {@link ProcessAgent.snapshot}). */
   onChange?: () => void;
+  /**
+   * The agent has something to judge before {@link ProcessAgent.dueAt} said: an event, a
+   * heartbeat, a status change, a probe that settled. The supervisor's next pass looks at it.
+   */
+  onDue?: () => void;
   /** Output lines published per second per agent; the rest are counted and summarised. @defaultValue 200 */
   maxLogLinesPerSec?: number;
   /** Health checks from plugins (`checks:`), behind the plugin host's isolation. */
@@ -59,8 +64,17 @@ export interface ProcessAgentState {
   policy: RestartPolicySnapshot;
 }
 
-/** A published metric is refreshed at least this often even when it does not move. */
+/**
+ * A published metric is refreshed at least this often even when it does not move, on the
+ * minute of the clock: the refreshes of a whole idle fleet fall in one pass and travel to the
+ * hub together.
+ */
 const METRIC_REFRESH_MS = 60_000;
+
+/** The first minute boundary after `ts`: when a metric published at `ts` is refreshed. */
+function refreshAfter(ts: number): number {
+  return (Math.floor(ts / METRIC_REFRESH_MS) + 1) * METRIC_REFRESH_MS;
+}
 
 /** One line of what the fleet view shows for an agent. */
 export interface AgentSummary {
@@ -102,6 +116,8 @@ export class ProcessAgent {
   /** The hung task already acted on (one action per hang). */
   private hungTask: string | undefined;
   private lastMetric: { cpu: number; mem: number; at: number } | undefined;
+  /** Its status moved since the last {@link evaluate}, which must then run. */
+  private statusMoved = true;
   private logWindow = { start: 0, count: 0, dropped: 0 };
   /** Plugin checks' last verdicts; a move is reported once one first needs attention. */
   private readonly pluginHealth = new Map<string, { health: Health; announced: boolean }>();
@@ -126,7 +142,11 @@ export class ProcessAgent {
     this.health = AgentHealth.fromOptions(
       // A process that never talks to the hub has no heartbeat to miss.
       { ...config.health, heartbeatArmOnFirstSeen: true },
-      { clock: deps.clock, ...(deps.fetch ? { fetch: deps.fetch } : {}) },
+      {
+        clock: deps.clock,
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        onProbeSettled: () => deps.onDue?.(),
+      },
     );
     this.logFile =
       config.logFile &&
@@ -248,6 +268,7 @@ export class ProcessAgent {
   /** An event the agent published (from the hub): a sign of life, and task progress. */
   observe(event: { type: string; ts: number; data: Record<string, unknown> }): void {
     this.health.seen(event.ts);
+    this.deps.onDue?.();
     if (this.lastSeenAt === undefined || event.ts > this.lastSeenAt) this.lastSeenAt = event.ts;
     const taskId = typeof event.data.taskId === 'string' ? event.data.taskId : undefined;
     if (taskId === undefined) return;
@@ -259,7 +280,25 @@ export class ProcessAgent {
   /** The agent was seen alive without an event (a heartbeat, as the hub's last-seen shows). */
   seen(ts: number): void {
     this.health.seen(ts);
+    this.deps.onDue?.();
     if (this.lastSeenAt === undefined || ts > this.lastSeenAt) this.lastSeenAt = ts;
+  }
+
+  /**
+   * When this agent next needs a {@link sample} and an {@link evaluate} although its samples
+   * are idle (no CPU, the same RSS and processes; see `ProcessSample.idle`): `-Infinity` for
+   * the next pass (something happened, a check cannot tell, plugin checks), an epoch ms (a
+   * check's deadline such as a heartbeat timeout, or the once-a-minute metric refresh), or
+   * `Infinity` (not running: nothing to sample). A sample that is not idle is always due.
+   */
+  dueAt(): number {
+    if (!this.proc?.running || this.statusValue === 'stopping') return Infinity;
+    if (this.statusMoved || this.hasPluginChecks) return -Infinity;
+    const m = this.lastMetric;
+    if (m === undefined) return -Infinity;
+    const refresh = refreshAfter(m.at);
+    const quiet = this.health.quietUntil();
+    return quiet < refresh ? quiet : refresh;
   }
 
   /** A resource sample of its process tree (undefined: not running). */
@@ -273,13 +312,13 @@ export class ProcessAgent {
     const cpu = Math.round(sample.cpuPercent * 10) / 10;
     const mem = Math.round((sample.rssBytes / 1048576) * 10) / 10;
     const last = this.lastMetric;
-    // Published when it moves (1 point of CPU, 1 MB) or once a minute: a fleet of idle agents
-    // costs the hub nothing.
+    // Published when it moves (1 point of CPU, 1 MB) or on the minute: a fleet of idle agents
+    // costs the hub one batch a minute.
     if (
       last &&
       Math.abs(last.cpu - cpu) < 1 &&
       Math.abs(last.mem - mem) < 1 &&
-      sample.ts - last.at < METRIC_REFRESH_MS
+      sample.ts < refreshAfter(last.at)
     )
       return;
     this.lastMetric = { cpu, mem, at: sample.ts };
@@ -290,6 +329,7 @@ export class ProcessAgent {
   evaluate(): AgentHealthVerdict | undefined {
     if (!this.proc?.running || this.statusValue === 'stopping') return undefined;
     const now = this.deps.clock.now();
+    this.statusMoved = false;
     const verdict = this.health.evaluate(now);
     // Indexed: run for every agent every pass, and a for-of allocates until V8 optimises it.
     for (let i = 0; i < verdict.changes.length; i++) {
@@ -629,6 +669,8 @@ export class ProcessAgent {
     this.reason = reason;
     if (status === this.statusValue || !changed) return;
     this.statusValue = status;
+    this.statusMoved = true;
+    this.deps.onDue?.();
     this.report('agent_status_update', { status, message: reason });
   }
 

@@ -8,7 +8,7 @@ import {
   LISTING_EVERY,
   MAX_PROBED_PIDS,
   ProcessSampler,
-  STAT_REFRESH_EVERY,
+  QUIET_STAT_REFRESH_EVERY,
   ProcessTreeScanner,
   parseProcStat,
   readProcStat,
@@ -495,8 +495,8 @@ describe('ProcessTreeScanner with the fleet cgroup', () => {
     expect([...s.scan([1000, 2000]).trees.keys()]).toEqual([1000, 2000]);
   });
 
-  it(`a quiet scan still reads every member's stat once it is ${STAT_REFRESH_EVERY} scans old (RSS the kernel reclaims from a sleeping process), all in one go; /proc is listed every ${LISTING_EVERY}`, () => {
-    const { proc, s } = quietFleet();
+  it(`a quiet scan still reads every member's stat once it is ${QUIET_STAT_REFRESH_EVERY} scans old (RSS the kernel reclaims from a sleeping process), all in one go; /proc is listed every ${LISTING_EVERY}`, () => {
+    const { proc, cg, s } = quietFleet();
     for (let pid = 1002; pid < 1012; pid++) proc.process(pid, 1000, 1000);
     proc.lastPid(1011);
     s.scan([1000]);
@@ -509,21 +509,22 @@ describe('ProcessTreeScanner with the fleet cgroup', () => {
     for (let pid = 1000; pid < 1012; pid++)
       proc.process(pid, pid === 1000 ? 1 : 1000, 1000, false, { rss: 3 });
     const seen: number[] = [];
-    for (let i = 0; i < STAT_REFRESH_EVERY; i++) seen.push(rss().filter((r) => r === 3).length);
-    expect(s.quietScans).toBe(STAT_REFRESH_EVERY);
+    for (let i = 0; i < QUIET_STAT_REFRESH_EVERY; i++)
+      seen.push(rss().filter((r) => r === 3).length);
+    expect(s.quietScans).toBe(QUIET_STAT_REFRESH_EVERY);
     expect(seen.slice(0, -1).every((n) => n === 0)).toBe(true);
     expect(seen.at(-1)).toBe(12);
     // The table's version moved with the RSS, and only then.
     expect(s.scan([1000]).version).toBe(version + 1);
-    // An old pid no probe reaches: found by the periodic listing only.
-    proc.process(990, 1000, 1000);
-    let scans = 0;
-    while (s.scan([1000]).trees.get(1000)!.length < 13) scans++;
-    expect(scans).toBeLessThan(LISTING_EVERY);
-    // Otherwise quiet: only the listings read (and the scan after one that found a member).
+    // A quiet fleet is never listed: nothing in it ran, so nothing in it forked.
     const before = s.quietScans;
     for (let i = 0; i < 2 * LISTING_EVERY; i++) s.scan([1000]);
-    expect(s.quietScans - before).toBeGreaterThanOrEqual(2 * LISTING_EVERY - 3);
+    expect(s.quietScans - before).toBe(2 * LISTING_EVERY);
+    // An old pid no probe reaches (its parent ran to fork it): found by the listing that is
+    // due by then, at the first scan that reads.
+    proc.process(990, 1000, 1000);
+    cg.ran();
+    expect(s.scan([1000]).trees.get(1000)!.length).toBe(13);
   });
 
   it(`a member moved out of the cgroup by something else is put back within ${LISTING_EVERY} scans, and the next scan reads`, () => {
@@ -641,6 +642,7 @@ describe('ProcessSampler accounting', () => {
       rssBytes: 15 * 4096,
       pids: [10, 11],
       intervalMs: 2000,
+      idle: false,
     });
   });
 
@@ -724,7 +726,7 @@ describe('ProcessSampler accounting', () => {
     ).toBe(0);
   });
 
-  it('a table whose version did not move gives exactly the samples the full pass gives', () => {
+  it('a table whose version did not move makes no samples; repeat() gives what the full pass gives', () => {
     const run = (versioned: boolean) => {
       const clock = clk();
       const sampler = new ProcessSampler({ clock, clockTicks: 100, pageSize: 4096 });
@@ -738,15 +740,70 @@ describe('ProcessSampler accounting', () => {
       const out: ProcessSample[][] = [];
       for (const ms of [0, 1000, 1500, 0]) {
         clock.advance(ms);
-        out.push([...sampler.sample(t).values()].map((x) => ({ ...x })));
+        const got = sampler.sample(t);
+        expect(sampler.quiet).toBe(versioned && out.length > 0);
+        if (sampler.quiet) out.push([10, 20].map((root) => sampler.repeat(root)!));
+        else {
+          expect(sampler.repeat(10)).toBeUndefined();
+          out.push([...got.values()].map((x) => ({ ...x })));
+        }
       }
       return out;
     };
     expect(run(true)).toEqual(run(false));
     expect(run(true)[2]).toEqual([
-      { ts: 1_002_500, cpuPercent: 0, rssBytes: 7 * 4096, pids: [10, 11], intervalMs: 1500 },
-      { ts: 1_002_500, cpuPercent: 0, rssBytes: 2 * 4096, pids: [20], intervalMs: 1500 },
+      {
+        ts: 1_002_500,
+        cpuPercent: 0,
+        rssBytes: 7 * 4096,
+        pids: [10, 11],
+        intervalMs: 1500,
+        idle: true,
+      },
+      {
+        ts: 1_002_500,
+        cpuPercent: 0,
+        rssBytes: 2 * 4096,
+        pids: [20],
+        intervalMs: 1500,
+        idle: true,
+      },
     ]);
+  });
+
+  it('idle: no CPU, the same RSS and the same pids as the previous sample, never on the first', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100 });
+    const at = (pages: number, ticks: number, pids = [10]) =>
+      sampler
+        .sample(table({ 10: pids.map((pid) => stat({ pid, rssPages: pages, cpuTicks: ticks })) }))
+        .get(10)!.idle;
+    expect(at(5, 1)).toBe(false); // first
+    clock.advance(1000);
+    expect(at(5, 1)).toBe(true);
+    clock.advance(1000);
+    expect(at(5, 2)).toBe(false); // ran
+    clock.advance(1000);
+    expect(at(6, 2)).toBe(false); // RSS moved
+    clock.advance(1000);
+    expect(at(6, 2)).toBe(true);
+    clock.advance(1000);
+    expect(at(3, 2, [10, 11])).toBe(false); // a new member
+  });
+
+  it('CPU after quiet calls is spread over the time since the last one: it was used after it', () => {
+    const clock = clk();
+    const sampler = new ProcessSampler({ clock, clockTicks: 100 });
+    const t = { trees: new Map([[10, [stat({ pid: 10, cpuTicks: 5 })]]]), version: 1 };
+    sampler.sample(t);
+    for (let i = 0; i < 5; i++) {
+      clock.advance(1000);
+      sampler.sample(t);
+      expect(sampler.quiet).toBe(true);
+    }
+    clock.advance(1000);
+    const busy = sampler.sample(table({ 10: [stat({ pid: 10, cpuTicks: 55 })] })).get(10)!;
+    expect(busy).toMatchObject({ intervalMs: 1000, cpuPercent: 50, idle: false });
   });
 
   it('samples are new every call; their pids are shared while the tree keeps its members', () => {

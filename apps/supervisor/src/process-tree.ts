@@ -347,6 +347,14 @@ export const LISTING_EVERY = 60;
  */
 export const STAT_REFRESH_EVERY = 10;
 
+/**
+ * With the fleet cgroup, the same for a fleet in which nothing ran: every member's stat is
+ * re-read at least every this many quiet scans (once a minute at 1 s sampling), for RSS the
+ * kernel reclaims from sleeping processes. Only reclaim moves it then, and reclaim only
+ * lowers it: until the re-read, the memory checks see the figure from before it.
+ */
+export const QUIET_STAT_REFRESH_EVERY = 60;
+
 /** One root's members in the reused `trees` map, with how many this scan has put there. */
 interface TreeSlot {
   readonly members: ProcStat[];
@@ -434,7 +442,7 @@ function newEntry(pid: number): Entry {
  * first reads the cgroup's CPU counter: when it has not moved since the previous scan's, no
  * process in the cgroup has run, so none has used CPU, forked, exited, changed state or
  * faulted memory in, and the previous table is exact still. Such a quiet scan returns it;
- * every {@link STAT_REFRESH_EVERY} scans it also reads each member's stat (RSS the kernel
+ * every {@link QUIET_STAT_REFRESH_EVERY} scans it also reads each member's stat (RSS the kernel
  * reclaims while a process sleeps), and every {@link LISTING_EVERY} the cgroup's member
  * list (something else may move a process out; it is moved back, and the next scan reads).
  * A scan reads as above when the counter moved, when the roots changed, while a member is outside the cgroup (a move the kernel refused, or one
@@ -654,8 +662,9 @@ export class ProcessTreeScanner {
    * zombie, and no listing due.
    */
   private mayBeQuiet(roots: readonly number[]): boolean {
+    // No periodic listing here: while nothing in the cgroup runs, nothing in it forks, so
+    // there is no new member to list; the next scan that reads lists /proc if one is due.
     if (this.gen === 0 || this.outside > 0 || this.zombies > 0 || this.mustRead) return false;
-    if (this.sinceListing + 1 >= LISTING_EVERY) return false;
     const last = this.lastRoots;
     if (last.length !== roots.length) return false;
     for (let i = 0; i < roots.length; i++) if (last[i] !== roots[i]) return false;
@@ -663,7 +672,7 @@ export class ProcessTreeScanner {
   }
 
   /**
-   * What a quiet scan still reads. Once a member's stat is {@link STAT_REFRESH_EVERY} scans
+   * What a quiet scan still reads. Once a member's stat is {@link QUIET_STAT_REFRESH_EVERY} scans
    * old, the stat of every member, written over its table entry in place: RSS is the one
    * figure that moves while a process sleeps (the kernel reclaims). All at once, because a
    * burst of reads costs about half as much per read as the same reads spread over the
@@ -675,7 +684,7 @@ export class ProcessTreeScanner {
   private refreshQuietly(scans: number, gate: FleetCpuGate): void {
     const members = this.members;
     const n = this.memberCount;
-    if (scans - this.oldestStat >= STAT_REFRESH_EVERY) {
+    if (scans - this.oldestStat >= QUIET_STAT_REFRESH_EVERY) {
       this.oldestStat = scans;
       let changed = false;
       for (let i = 0; i < n; i++) {
@@ -936,6 +945,11 @@ export interface ProcessSample {
   readonly pids: readonly number[];
   /** Length of the interval `cpuPercent` covers, in ms; 0 on a root's first sample. */
   intervalMs: number;
+  /**
+   * Nothing moved since the tree's previous sample: no CPU, the same RSS, the same pids.
+   * Never on a root's first sample.
+   */
+  idle: boolean;
 }
 
 /** Options of {@link ProcessSampler}. */
@@ -961,6 +975,10 @@ interface PidRecord {
 
 interface RootState {
   lastTs: number;
+  /** RSS of its previous sample, in pages. */
+  prevRssPages: number;
+  /** The current sample has the pids of the previous one. */
+  samePids: boolean;
   gen: number;
   first: boolean;
   ticks: number;
@@ -991,6 +1009,12 @@ export class ProcessSampler {
   private readonly rootStates = new Map<number, RootState>();
   private readonly out = new Map<number, ProcessSample>();
   private gen = 0;
+  /** The last call found the table unchanged, and when. */
+  private quietValue = false;
+  private quietAt = -Infinity;
+  /** The call before the latest one. */
+  private prevCallAt = -Infinity;
+  private lastCallAt = -Infinity;
 
   constructor(options: ProcessSamplerOptions) {
     this.clock = options.clock;
@@ -1001,13 +1025,25 @@ export class ProcessSampler {
   /**
    * One sample per tree in `table`. Roots absent from `table` are forgotten. The map is
    * reused by the next call; the samples in it are new every call, so they may be kept.
+   *
+   * A table that has not changed since the last call (the same table at the same version: a
+   * quiet scan) makes no samples at all: then {@link quiet} is true, the map holds the samples
+   * of the last call that did make them, every one of which would now be idle, and
+   * {@link repeat} makes the idle sample of a tree that needs one.
    */
   sample(table: ProcTable): ReadonlyMap<number, ProcessSample> {
     // Loops are forEach or indexed, as in ProcessTreeScanner.scan: no garbage per agent.
     const now = this.clock.now();
+    this.prevCallAt = this.lastCallAt;
+    this.lastCallAt = now;
     const version = table.version;
-    if (table === this.lastTable && version !== undefined && version === this.lastVersion)
-      return this.unchanged(now);
+    if (table === this.lastTable && version !== undefined && version === this.lastVersion) {
+      this.quietValue = true;
+      this.quietAt = now;
+      return this.out;
+    }
+    this.quietValue = false;
+    const quietAt = this.quietAt;
     this.lastTable = table;
     this.lastVersion = version;
     const gen = ++this.gen;
@@ -1015,12 +1051,22 @@ export class ProcessSampler {
       let rs = this.rootStates.get(root);
       const first = rs === undefined;
       if (rs === undefined) {
-        rs = { lastTs: now, gen, first, ticks: 0, rssPages: 0, pids: [] };
+        rs = {
+          lastTs: now,
+          prevRssPages: 0,
+          samePids: false,
+          gen,
+          first,
+          ticks: 0,
+          rssPages: 0,
+          pids: [],
+        };
         this.rootStates.set(root, rs);
       }
       rs.gen = gen;
       rs.first = first;
       rs.ticks = 0;
+      rs.prevRssPages = rs.rssPages;
       rs.rssPages = 0;
       // Earlier samples hold the old array: a changed tree gets a new one, never an edit.
       let samePids = rs.pids.length === members.length;
@@ -1048,6 +1094,7 @@ export class ProcessSampler {
         rec.ppid = p.ppid;
         rec.gen = gen;
       }
+      rs.samePids = samePids;
       if (!samePids) rs.pids = members.map((p) => p.pid);
     });
 
@@ -1071,7 +1118,10 @@ export class ProcessSampler {
         out.delete(root);
         return;
       }
-      const intervalMs = rs.first ? 0 : now - rs.lastTs;
+      // A quiet call saw every member's times as they were at the previous full one, so
+      // whatever CPU there is now was used after it.
+      const from = quietAt > rs.lastTs ? quietAt : rs.lastTs;
+      const intervalMs = rs.first ? 0 : now - from;
       const cpuPercent =
         intervalMs > 0 ? (Math.max(0, rs.ticks) * 100_000) / (this.clockTicks * intervalMs) : 0;
       out.set(root, {
@@ -1080,30 +1130,35 @@ export class ProcessSampler {
         rssBytes: rs.rssPages * this.pageSize,
         pids: rs.pids,
         intervalMs,
+        idle: !rs.first && rs.ticks <= 0 && rs.rssPages === rs.prevRssPages && rs.samePids,
       });
       rs.lastTs = now;
     });
     return out;
   }
 
+  /** Whether the last {@link sample} call found the table unchanged and made no samples. */
+  get quiet(): boolean {
+    return this.quietValue;
+  }
+
   /**
-   * The samples of a table that has not changed since the last call: what the full pass
-   * would compute (every member's times as last seen, so no CPU; the same RSS and pids),
-   * without visiting the members.
+   * The idle sample of tree `root` as of the last {@link sample} call when that one was
+   * {@link quiet}: no CPU, the RSS and pids last read. Undefined for a root not sampled, or
+   * when the last call was not quiet (its samples are in the map it returned).
    */
-  private unchanged(now: number): ReadonlyMap<number, ProcessSample> {
-    const out = this.out;
-    this.rootStates.forEach((rs, root) => {
-      const intervalMs = now - rs.lastTs;
-      out.set(root, {
-        ts: now,
-        cpuPercent: 0,
-        rssBytes: rs.rssPages * this.pageSize,
-        pids: rs.pids,
-        intervalMs,
-      });
-      rs.lastTs = now;
-    });
-    return out;
+  repeat(root: number): ProcessSample | undefined {
+    if (!this.quietValue) return undefined;
+    const rs = this.rootStates.get(root);
+    if (rs === undefined) return undefined;
+    return {
+      ts: this.quietAt,
+      cpuPercent: 0,
+      rssBytes: rs.rssPages * this.pageSize,
+      pids: rs.pids,
+      // Since the previous call, as the full pass would say.
+      intervalMs: this.quietAt - (this.prevCallAt > rs.lastTs ? this.prevCallAt : rs.lastTs),
+      idle: true,
+    };
   }
 }

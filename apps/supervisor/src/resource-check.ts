@@ -74,6 +74,19 @@ export class ResourceCheck implements HealthCheck {
     return this.check === 'cpu' ? 'warning' : 'critical';
   }
 
+  /**
+   * See {@link HealthCheck.quietUntil}: an idle sample (no CPU, the same RSS) leaves a check
+   * under its limit where it is, and a memory check already critical too. Over the limit and
+   * not yet sustained, every sample counts (the memory clock runs on them; an idle sample
+   * resets the CPU one), and so does the first one.
+   */
+  quietUntil(now: number): number {
+    if (!this.last) return now;
+    if (this.overSince === undefined) return Infinity;
+    if (this.check === 'memory' && this.last.ts - this.overSince >= this.forMs) return Infinity;
+    return now;
+  }
+
   evaluate(_now: number): CheckResult {
     const last = this.last;
     if (!last) return { check: this.check, health: 'unknown', reason: 'no resource sample yet' };

@@ -15,6 +15,8 @@ import { loadPlugins } from './plugin-loader.js';
 import { PluginHost, type PluginProblem } from './plugin-host.js';
 import { FleetCgroup } from './fleet-cgroup.js';
 import { Supervisor, type SupervisorOptions } from './supervisor.js';
+import { ConcurrentStrategy } from './concurrent-strategy.js';
+import type { StrategyFactory } from './monitoring-strategy.js';
 import { nativeImport } from './test-support/plugins/native-import.js';
 import { systemClock } from './clock.js';
 import { MemoryReporter, silentLog, type SupervisorLog } from './supervisor-reporter.js';
@@ -55,6 +57,8 @@ function make(
     log?: SupervisorLog;
     plugins?: PluginHost;
     cgroupOptions?: SupervisorOptions['cgroupOptions'];
+    /** Records the ids of every pass's targets (a strategy wrapping `concurrent`). */
+    passes?: string[][];
   } = {},
 ) {
   const parsed = MonitoringConfigSchema.parse(monitoring);
@@ -72,9 +76,30 @@ function make(
     random: () => 0.5,
     ...(extra.stateFile ? { stateFile: extra.stateFile } : {}),
     ...(extra.plugins ? { plugins: extra.plugins } : {}),
+    ...(extra.passes ? recording(extra.passes) : {}),
   });
   supervisors.push(sup);
   return { sup, reporter };
+}
+
+function recording(passes: string[][]): Pick<SupervisorOptions, 'strategy' | 'extraStrategies'> {
+  const factory: StrategyFactory = (options) => {
+    const inner = new ConcurrentStrategy(options);
+    return {
+      name: 'recording',
+      start: (targets) =>
+        inner.start(() => {
+          const t = targets();
+          passes.push(t.map((x) => x.id));
+          return t;
+        }),
+      stop: () => inner.stop(),
+    };
+  };
+  return {
+    strategy: { strategy: 'recording', concurrency: 8, healthy_every: 2 },
+    extraStrategies: new Map([['recording', factory]]),
+  };
 }
 
 async function until<T>(what: string, fn: () => T | undefined, ms = 10_000): Promise<T> {
@@ -430,6 +455,61 @@ export default {
 // Whether this machine lets Warden make a fleet cgroup (root, or a delegated v2 subtree).
 const realCgroup = FleetCgroup.open('auto');
 if (realCgroup.cgroup) await realCgroup.cgroup.close();
+
+describe('an idle agent is judged only when something can move', () => {
+  const sleeper = { id: 'sleeper', command: ['sleep', '1000'] };
+
+  it('an agent that does not run is left out of the passes; one that runs is in every one', async () => {
+    const passes: string[][] = [];
+    const { sup } = make(
+      [sleeper, { id: 'busy', command: ['sh', '-c', 'while :; do sleep 0.05; done'] }],
+      { check_interval: '100ms', cgroup: 'off' },
+      { passes },
+    );
+    sup.start();
+    await until('15 passes', () => passes.length >= 15);
+    const late = passes.slice(5);
+    expect(late.filter((p) => p.includes('sleeper'))).toEqual([]);
+    // The shell forks a new sleep every 50 ms: its tree changes between any two samples.
+    expect(late.filter((p) => p.includes('busy')).length).toBeGreaterThanOrEqual(late.length - 1);
+    // An event is something to judge: the next pass looks at the agent.
+    const from = passes.length;
+    sup.observe({ agentId: 'sleeper', type: 'log', ts: Date.now(), data: {} });
+    await until('a pass with the sleeper', () =>
+      passes.slice(from).some((p) => p.includes('sleeper')),
+    );
+  });
+
+  it('with a fleet cgroup whose CPU counter did not move, a pass touches no agent, yet deadlines hold', async () => {
+    // A stand-in cgroup whose counter never moves: every scan after the first is quiet.
+    const parent = tempDir();
+    mkdirSync(join(parent, 'warden-q'));
+    writeFileSync(join(parent, 'cpuacct.usage'), '0\n');
+    writeFileSync(join(parent, 'warden-q', 'cpuacct.usage'), '0\n');
+    writeFileSync(join(parent, 'warden-q', 'cgroup.procs'), '');
+    const passes: string[][] = [];
+    const { sup, reporter } = make(
+      [
+        { ...sleeper, health: { heartbeat_timeout: '300ms' } },
+        { ...sleeper, id: 'sleeper-2' },
+      ],
+      { check_interval: '100ms', cgroup: parent },
+      { passes, cgroupOptions: { name: 'warden-q' } },
+    );
+    sup.start();
+    await until('15 passes', () => passes.length >= 15);
+    expect(passes.slice(5).every((p) => p.length === 0)).toBe(true);
+    expect(reporter.of('sleeper', 'metric_update').length).toBeGreaterThan(0);
+    // The agent speaks once and falls silent: only the heartbeat deadline can move it now,
+    // and it does, 300 ms later, in passes that are otherwise quiet.
+    sup.seen('sleeper', Date.now());
+    await until(
+      'unresponsive',
+      () => sup.list().find((a) => a.id === 'sleeper')?.status === 'unresponsive',
+    );
+    expect(sup.list().find((a) => a.id === 'sleeper-2')?.status).toBe('running');
+  });
+});
 
 describe('the fleet cgroup', () => {
   const sleeper = { id: 'sleeper', command: ['sleep', '1000'] };

@@ -337,6 +337,9 @@ export class Supervisor {
         ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
         adopt: (pid) => void this.fleetCgroup?.adopt(pid),
         onChange: () => this.scheduleSave(),
+        onDue: () => {
+          this.fleetDirty = true;
+        },
         pluginChecks: this.pluginChecksFor(config.id, config.pluginChecks),
         ...(this.opts.errorVerdict ? { errorVerdict: this.opts.errorVerdict } : {}),
       });
@@ -377,57 +380,117 @@ export class Supervisor {
 
   /**
    * One target per agent, made once (a pass every second must not allocate per agent); the
-   * list is dropped whenever the agent list changes (add, reload) and made again on the next
+   * lists are dropped whenever the agent list changes (add, reload) and made again on the next
    * pass.
    */
   private readonly targetOf = new WeakMap<Agent, MonitorTarget>();
   private targetList: MonitorTarget[] | undefined;
+  /** The targets due every pass: tmux agents (a screen poll each) and agents with plugin checks. */
+  private alwaysDue: MonitorTarget[] = [];
+  /** An agent asked to be looked at (see `ProcessAgentDeps.onDue`) since the last full look. */
+  private fleetDirty = true;
+  /** The earliest {@link ProcessAgent.dueAt} of the agents not looked at. */
+  private nextDueAt = -Infinity;
 
-  private targets(): readonly MonitorTarget[] {
-    if (this.targetList) return this.targetList;
-    const list: MonitorTarget[] = [];
-    for (const agent of this.agentsById.values()) {
-      let t = this.targetOf.get(agent);
-      if (!t) {
-        t = {
-          id: agent.id,
-          priority: agent.config.priority,
-          health: (): Health => agent.summary().health,
-          check: () => this.check(agent),
-        };
-        this.targetOf.set(agent, t);
-      }
-      list.push(t);
+  private targetFor(agent: Agent): MonitorTarget {
+    let t = this.targetOf.get(agent);
+    if (!t) {
+      t = {
+        id: agent.id,
+        priority: agent.config.priority,
+        health: (): Health => agent.summary().health,
+        check: () => this.check(agent),
+      };
+      this.targetOf.set(agent, t);
     }
-    this.targetList = list;
-    return list;
+    return t;
   }
 
-  /** One agent's check pass; the first one of a pass reads /proc for every agent at once. */
+  /**
+   * The targets of one pass: the agents with something to judge. The pass's /proc scan runs
+   * here, first. An agent whose sample is idle (it did not run: no CPU, the same RSS and
+   * processes) and whose checks cannot move before {@link ProcessAgent.dueAt} is left out, and
+   * its idle sample withheld (the checks allow it: `HealthCheck.quietUntil`). When the scan was
+   * quiet (the fleet cgroup's CPU counter did not move), nothing was observed and no agent is
+   * due, the pass touches no agent at all: an idle fleet costs one read a second.
+   */
+  private targets(): readonly MonitorTarget[] {
+    const now = this.clock.now();
+    if (now - this.lastScanAt >= this.intervalMs / 2)
+      this.scan(now, this.fleetDirty || !this.targetList);
+    if (!this.targetList) {
+      const list: MonitorTarget[] = [];
+      const always: MonitorTarget[] = [];
+      for (const agent of this.agentsById.values()) {
+        const t = this.targetFor(agent);
+        list.push(t);
+        if (!(agent instanceof ProcessAgent) || agent.hasPluginChecks) always.push(t);
+      }
+      this.targetList = list;
+      this.alwaysDue = always;
+      this.fleetDirty = true;
+    }
+    const quiet = this.sampler.quiet;
+    if (quiet && !this.fleetDirty && now < this.nextDueAt) return this.alwaysDue;
+    this.fleetDirty = false;
+    const due: MonitorTarget[] = [];
+    const samples = this.samples;
+    let next = Infinity;
+    // forEach: see scan.
+    this.agentsById.forEach((agent) => {
+      if (!(agent instanceof ProcessAgent) || agent.hasPluginChecks) {
+        due.push(this.targetFor(agent));
+        return;
+      }
+      const at = agent.dueAt();
+      if (at === Infinity) return;
+      const pid = agent.pid;
+      const sample = quiet || pid === undefined ? undefined : samples.get(pid);
+      if (at <= now || (sample !== undefined && !sample.idle)) due.push(this.targetFor(agent));
+      else if (at < next) next = at;
+    });
+    this.nextDueAt = next;
+    return due;
+  }
+
+  /** One agent's check pass, on the samples of the pass's scan (see {@link targets}). */
   private check(agent: Agent): Promise<void> {
     // CHECK_DONE: finished synchronously, so the strategy arms no timeout for it.
     if (!(agent instanceof ProcessAgent)) return CHECK_DONE;
     const now = this.clock.now();
-    if (now - this.lastScanAt >= this.intervalMs / 2) this.scan(now);
+    // A strategy that checks without asking for targets first still gets fresh samples.
+    if (now - this.lastScanAt >= this.intervalMs / 2) this.scan(now, true);
     const pid = agent.pid;
-    agent.sample(pid === undefined ? undefined : this.samples.get(pid));
+    if (pid !== undefined)
+      agent.sample(this.sampler.quiet ? this.sampler.repeat(pid) : this.samples.get(pid));
     agent.evaluate();
+    const at = agent.dueAt();
+    if (at < this.nextDueAt) this.nextDueAt = at;
     return agent.hasPluginChecks ? agent.evaluatePlugins() : CHECK_DONE;
   }
 
-  /** The pids scanned, refilled in place every pass. */
+  /** The pids scanned, refilled in place when they may have changed. */
   private readonly roots: number[] = [];
+  private scansSinceRoots = 0;
 
-  private scan(now: number): void {
+  /**
+   * Scans the agents' trees. `rootsMoved`: an agent asked to be looked at since the last scan
+   * (a run starts or ends with a status change, which does), so the pids are collected again;
+   * otherwise they are as last collected (and collected anyway every 60 scans).
+   */
+  private scan(now: number, rootsMoved: boolean): void {
     this.lastScanAt = now;
     const roots = this.roots;
-    let n = 0;
-    // forEach: a for-of in a function run once a pass allocates per agent until V8 optimises it.
-    this.agentsById.forEach((a) => {
-      if (a instanceof ProcessAgent && a.pid !== undefined) roots[n++] = a.pid;
-    });
-    // Shortened, never emptied: `length = 0` would drop the array's storage every pass.
-    if (roots.length !== n) roots.length = n;
+    if (rootsMoved || ++this.scansSinceRoots >= 60) {
+      this.scansSinceRoots = 0;
+      let n = 0;
+      // forEach: a for-of in a function run once a pass allocates per agent until V8 optimises it.
+      this.agentsById.forEach((a) => {
+        if (a instanceof ProcessAgent && a.pid !== undefined) roots[n++] = a.pid;
+      });
+      // Shortened, never emptied: `length = 0` would drop the array's storage every pass.
+      if (roots.length !== n) roots.length = n;
+    }
     this.samples = this.sampler.sample(this.scanner.scan(roots));
   }
 

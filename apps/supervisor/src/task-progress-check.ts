@@ -76,6 +76,22 @@ export class TaskProgressCheck implements HealthCheck {
       .map(([id]) => id);
   }
 
+  /**
+   * See {@link HealthCheck.quietUntil}: with no task running, or one hung already (it stays
+   * the oldest, so the verdict and its task stay), until a task event; else until the first
+   * running task reaches the limit.
+   */
+  quietUntil(now: number): number {
+    let at = Infinity;
+    for (const task of this.tasks.values()) {
+      const due =
+        (this.check === 'task_duration' ? task.startedAt : task.lastProgressAt) + this.limitMs;
+      if (due <= now) return Infinity;
+      if (due < at) at = due;
+    }
+    return at;
+  }
+
   evaluate(now: number): CheckResult {
     if (this.tasks.size === 0) return this.idle;
     let worstId: string | undefined;
