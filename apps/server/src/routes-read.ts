@@ -34,9 +34,16 @@ function agentView(
   ctx: HubContext,
   a: AgentSummary,
   running: ReadonlyMap<string, CurrentTask>,
-): AgentSummary & { lifecycle: AgentLifecycle | null; currentTask: CurrentTask | null } {
+): AgentSummary & {
+  lastHeartbeat: number | null;
+  lifecycle: AgentLifecycle | null;
+  currentTask: CurrentTask | null;
+} {
   return {
     ...withHeartbeat(ctx, a),
+    // The agent's own heartbeats alone (lastSeen also moves with events others publish about
+    // it, such as its supervisor's reports).
+    lastHeartbeat: ctx.heartbeats.get(a.agentId) ?? null,
     lifecycle: ctx.features.lifecycle.get(a.agentId) ?? null,
     currentTask: running.get(a.agentId) ?? null,
   };

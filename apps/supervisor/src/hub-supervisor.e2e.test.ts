@@ -113,6 +113,33 @@ describe('supervisor against a real hub', () => {
     expect(new Set(heartbeatVerdicts.map((e) => e.agentId))).toEqual(new Set(['silent']));
   });
 
+  it('a supervisor started again against the same hub does not take its own or its predecessor’s reports for the agent speaking', async () => {
+    const srv = await startTestServer();
+    servers.push(srv);
+    const sleeper = {
+      id: 'sleeper',
+      command: ['sleep', '1000'],
+      health: { heartbeat_timeout: '2s' },
+    };
+    const first = await fleet(srv, [sleeper]);
+    await until(
+      'reported',
+      async () => (await events(srv, 'agentId=sleeper&type=metric_update')).length > 0,
+    );
+    await first.close();
+    fleets.splice(fleets.indexOf(first), 1);
+    // A daemon restart: the same agent under a new supervisor, whose agent-list polls (every
+    // 5 s) see a lastSeen its predecessor's reports moved.
+    const second = await fleet(srv, [sleeper]);
+    await until('running again', () => second.supervisor.list()[0]!.pid);
+    await new Promise((r) => setTimeout(r, 8000));
+    const verdicts = (await events(srv, 'agentId=sleeper&type=health_changed')).filter(
+      (e) => (e.data as { check: string }).check === 'heartbeat',
+    );
+    expect(verdicts).toEqual([]);
+    expect(second.supervisor.list()[0]!.status).toBe('running');
+  }, 30_000);
+
   it('POST /api/v1/agents/:id/restart reaches the supervisor: a new pid, the outcome as lifecycle events', async () => {
     const srv = await startTestServer();
     servers.push(srv);

@@ -49,6 +49,13 @@ export interface HubSupervisor {
 
 /** Heartbeats (which the hub does not store) are read from its agent list at most this often. */
 const SEEN_POLL_MIN_MS = 5000;
+
+/**
+ * Every event id a supervisor publishes starts with this (then a random part per supervisor
+ * process): what comes back with it is the supervisor's report about an agent, never the
+ * agent speaking for itself. SDK ids are ULIDs (upper case), so they never do.
+ */
+export const SUPERVISOR_EVENT_ID_PREFIX = 'sv-';
 /**
  * Agent tokens asked of the hub at once. A fleet starting together would otherwise open one
  * connection per agent (fetch opens as many as there are requests in flight), and each of
@@ -88,9 +95,9 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
   const bearer = async () =>
     `Bearer ${typeof opts.token === 'string' ? opts.token : await opts.token()}`;
   let outboxFullLogged = false;
-  // What this supervisor reports comes back on its agents' topics; its ids tell it apart from
-  // what an agent said itself (only that makes the agent one that may send heartbeats).
-  const ownIdPrefix = `sv-${randomBytes(6).toString('hex')}-`;
+  // What a supervisor reports comes back on its agents' topics — this one's, and after a
+  // restart its predecessor's, replayed — and is not the agent speaking: its ids tell it apart.
+  const ownIdPrefix = `${SUPERVISOR_EVENT_ID_PREFIX}${randomBytes(6).toString('hex')}-`;
   let ownIds = 0;
   const reporter: SupervisorReporter = {
     publish(agentId, type, data, ts) {
@@ -186,8 +193,9 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
       client.subscribe(
         ids.map((id) => `agent:${id}`),
         (event) => {
-          if (!event.id.startsWith(ownIdPrefix)) everSeen.add(event.agentId);
           guard.observe(event as { agentId: string; type: string; data: Record<string, unknown> });
+          if (event.id.startsWith(SUPERVISOR_EVENT_ID_PREFIX)) return;
+          everSeen.add(event.agentId);
           supervisor.observe({
             agentId: event.agentId,
             type: event.type,
@@ -199,9 +207,9 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
     );
   };
 
-  // Heartbeats are not stored events: the hub's agent list says when each agent was last seen.
-  // Read only once some agent has spoken for itself (a fleet of plain processes, of which
-  // the hub hears only this supervisor's reports, never needs it).
+  // Heartbeats are not stored events: the hub's agent list says when each agent last sent one
+  // (`lastHeartbeat`; not `lastSeen`, which the supervisor's own reports move too). Read only
+  // once some agent has spoken for itself (a fleet of plain processes never needs it).
   const everSeen = new Set<string>();
   const pollMs = Math.max(SEEN_POLL_MIN_MS, opts.checkIntervalMs ?? 5000);
   let pollTimer: unknown;
@@ -216,9 +224,11 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
         });
         if (res.ok) {
           const body = (await res.json()) as {
-            agents: Array<{ agentId: string; lastSeen: number }>;
+            agents: Array<{ agentId: string; lastHeartbeat?: number | null }>;
           };
-          for (const a of body.agents) if (a.lastSeen > 0) supervisor.seen(a.agentId, a.lastSeen);
+          for (const a of body.agents)
+            if (typeof a.lastHeartbeat === 'number' && a.lastHeartbeat > 0)
+              supervisor.seen(a.agentId, a.lastHeartbeat);
         }
       } catch {
         // The hub is away; the SDK connection reports that, and checks wait for it.
