@@ -324,6 +324,8 @@ async function waitForAgents(
 interface ManagerCpu {
   /** Its own threads (utime + stime). */
   ownSec: number;
+  /** The same in clock ticks (utime + stime): what `ps` shows; reads idle wake-ups too low. */
+  ownTickSec: number;
   /** Children it reaped in the window (cutime + cstime): helper commands, ended agents. */
   reapedSec: number;
 }
@@ -350,6 +352,7 @@ function cpuWindow(fleet: Fleet): () => WindowCpu {
     const m1 = procUsage(fleet.managerPid);
     const manager = {
       ownSec: m1.ownCpuSec - m0.ownCpuSec,
+      ownTickSec: m1.ownTickCpuSec - m0.ownTickCpuSec,
       reapedSec: m1.reapedCpuSec - m0.reapedCpuSec,
     };
     const companions = fleet.companions.map((c, i) => {
@@ -391,6 +394,8 @@ interface IdleResult {
   cpu: WindowCpu;
   /** Manager CPU (own + reaped) as a percentage of one core. */
   cpuPercent: number;
+  /** The same from clock ticks (utime + stime + reaped), for comparison. */
+  tickCpuPercent: number;
   /** Manager RSS at the end of the window, and the most seen in its once-a-second samples. */
   rssKiB: number;
   rssPeakKiB: number;
@@ -422,6 +427,7 @@ async function measureIdle(
   return {
     cpu,
     cpuPercent: pct(cpu.manager.ownSec + cpu.manager.reapedSec, cpu.wallSec),
+    tickCpuPercent: pct(cpu.manager.ownTickSec + cpu.manager.reapedSec, cpu.wallSec),
     rssKiB,
     rssPeakKiB: Math.max(rssPeakKiB, rssKiB),
     untouched,
@@ -572,7 +578,7 @@ async function runSide(fleet: Fleet, agents: Agent[], startedAt: number): Promis
     const m = idle.cpu.manager;
     console.log(
       `${fleet.name} idle, ${agents.length} agents: ${fleet.managerLabel} ${(m.ownSec + m.reapedSec).toFixed(2)} s CPU ` +
-        `= ${idle.cpuPercent.toFixed(2)}% of a core (own ${m.ownSec.toFixed(2)} s, reaped children ${m.reapedSec.toFixed(2)} s); ` +
+        `= ${idle.cpuPercent.toFixed(2)}% of a core (own ${m.ownSec.toFixed(3)} s as the scheduler counts it, ${m.ownTickSec.toFixed(2)} s in clock ticks = ${idle.tickCpuPercent.toFixed(2)}%; reaped children ${m.reapedSec.toFixed(2)} s); ` +
         `RSS ${fmt(idle.rssKiB)} KiB (peak ${fmt(idle.rssPeakKiB)} KiB)`,
     );
     console.log(`  ${windowCpuLine(fleet, idle.cpu)}`);
@@ -695,6 +701,8 @@ async function main(): Promise<void> {
       ...(wardenSkipped !== undefined ? { warden_skipped: wardenSkipped } : {}),
       warden_cpu_percent: round(warden?.idle.cpuPercent),
       pm2_cpu_percent: round(pm2?.idle.cpuPercent),
+      warden_cpu_percent_ticks: round(warden?.idle.tickCpuPercent),
+      pm2_cpu_percent_ticks: round(pm2?.idle.tickCpuPercent),
       cpu_ratio_vs_pm2: round(
         warden && pm2 ? warden.idle.cpuPercent / pm2.idle.cpuPercent : undefined,
       ),

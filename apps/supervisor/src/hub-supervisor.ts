@@ -196,6 +196,10 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
           guard.observe(event as { agentId: string; type: string; data: Record<string, unknown> });
           if (event.id.startsWith(SUPERVISOR_EVENT_ID_PREFIX)) return;
           everSeen.add(event.agentId);
+          // The first agent that speaks for itself starts the polls (none ran until then: a
+          // timer that wakes the process for nothing costs it more than the work it does).
+          if (pollTimer === undefined && !polling && !closed)
+            pollTimer = clock.setTimeout(() => void poll(), pollMs);
           supervisor.observe({
             agentId: event.agentId,
             type: event.type,
@@ -213,10 +217,12 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
   const everSeen = new Set<string>();
   const pollMs = Math.max(SEEN_POLL_MIN_MS, opts.checkIntervalMs ?? 5000);
   let pollTimer: unknown;
+  let polling = false;
   let closed = false;
   const poll = async () => {
     pollTimer = undefined;
     if (closed) return;
+    polling = true;
     if (everSeen.size > 0) {
       try {
         const res = await fetch(`${base}/api/v1/agents`, {
@@ -234,13 +240,13 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
         // The hub is away; the SDK connection reports that, and checks wait for it.
       }
     }
+    polling = false;
     if (!closed) pollTimer = clock.setTimeout(() => void poll(), pollMs);
   };
 
   follow();
   guard.warm();
   supervisor.start();
-  pollTimer = clock.setTimeout(() => void poll(), pollMs);
 
   return {
     supervisor,

@@ -544,18 +544,18 @@ describe('ProcessTreeScanner with the fleet cgroup', () => {
     expect(s.quietScans).toBe(quiet);
   });
 
-  it('pids handed out while the fleet is quiet are passed over: the scan after it probes, not lists', () => {
+  it('pids handed out while the fleet is quiet are passed over (the counter is read every 10th quiet scan): the scan after it probes, not lists', () => {
     const { proc, cg, s } = quietFleet();
     s.scan([1000]);
     s.scan([1000]);
     // An old child a listing would find (a real /proc cannot have one: see above).
     proc.process(990, 1000, 1000);
     // Other processes on the machine take pids meanwhile: more in all than a probe reads.
-    for (let i = 1; i <= 4; i++) {
+    for (let i = 1; i <= 11; i++) {
       proc.lastPid(1001 + i * (MAX_PROBED_PIDS / 2));
       s.scan([1000]);
     }
-    expect(s.quietScans).toBe(4);
+    expect(s.quietScans).toBe(11);
     cg.ran();
     expect(
       s

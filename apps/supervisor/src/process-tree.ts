@@ -529,7 +529,10 @@ export class ProcessTreeScanner {
         // The pid counter is read BEFORE the CPU counter: every pid up to it was then handed
         // out before a moment at which nothing in the cgroup had run since the previous
         // scan's read, so none of those processes is a member (a member must run to fork).
-        const lastPid = this.readLastPid();
+        // Only every 10th quiet scan: a read is dear on a processor that slept (the first one
+        // after a wake-up costs ~100× a warm one), and the next scan that reads then probes
+        // the pids of at most 10 s.
+        const lastPid = this.quiet % 10 === 0 ? this.readLastPid() : -1;
         if (gate.unchanged()) {
           this.quiet++;
           this.sinceListing++;
