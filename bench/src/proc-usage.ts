@@ -13,11 +13,10 @@ export interface ProcUsage {
   /**
    * CPU seconds of the process itself, all its threads, as the scheduler counts them (the
    * run time in ns of /proc/PID/task/TID/schedstat, summed); utime + stime when schedstat is
-   * missing. Precise: utime and stime are charged in whole clock ticks (10 ms) to whatever is
-   * running when a tick falls, which misses most of a process that wakes for well under a
-   * tick once a second — the idle figure of a manager is made of exactly such wake-ups, and
-   * ticks read it several times too low (and a busier one less so). A thread that ends
-   * between two readings takes its time with it; an idle manager's threads stay.
+   * missing. Precise to the ns, where utime and stime come in whole clock ticks (10 ms): an
+   * idle manager's minute is a handful of ticks, so one tick more or less moves a ratio of
+   * two such figures by 20–25%. A thread that ends between two readings takes its time with
+   * it; an idle manager's threads stay.
    */
   ownCpuSec: number;
   /** The same in clock ticks (utime + stime), for comparison with `ps` and top. */

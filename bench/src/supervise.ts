@@ -322,9 +322,9 @@ async function waitForAgents(
 
 /** Manager CPU over a window, split as /proc splits it. */
 interface ManagerCpu {
-  /** Its own threads (utime + stime). */
+  /** Its own threads, as the scheduler counts their run time (see `ProcUsage.ownCpuSec`). */
   ownSec: number;
-  /** The same in clock ticks (utime + stime): what `ps` shows; reads idle wake-ups too low. */
+  /** The same in clock ticks (utime + stime), as `ps` shows it. */
   ownTickSec: number;
   /** Children it reaped in the window (cutime + cstime): helper commands, ended agents. */
   reapedSec: number;

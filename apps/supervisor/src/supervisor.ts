@@ -246,7 +246,7 @@ export class Supervisor {
       if (!config) {
         result.removed.push(id);
         this.agentsById.delete(id);
-        this.targetList = undefined;
+        this.alwaysDue = undefined;
         await agent.close();
         continue;
       }
@@ -256,7 +256,7 @@ export class Supervisor {
       }
       result.changed.push(id);
       this.agentsById.delete(id);
-      this.targetList = undefined;
+      this.alwaysDue = undefined;
       const saved = agent instanceof ProcessAgent ? agent.snapshot() : undefined;
       await agent.close();
       const fresh = this.add(config);
@@ -347,7 +347,7 @@ export class Supervisor {
       if (saved !== undefined) agent.restore(saved);
     }
     this.agentsById.set(config.id, agent);
-    this.targetList = undefined;
+    this.alwaysDue = undefined;
     return agent;
   }
 
@@ -378,19 +378,22 @@ export class Supervisor {
     if (initial && wanted) agent.start('config');
   }
 
-  /**
-   * One target per agent, made once (a pass every second must not allocate per agent); the
-   * lists are dropped whenever the agent list changes (add, reload) and made again on the next
-   * pass.
-   */
+  /** One target per agent, made once (a pass every second must not allocate per agent). */
   private readonly targetOf = new WeakMap<Agent, MonitorTarget>();
-  private targetList: MonitorTarget[] | undefined;
-  /** The targets due every pass: tmux agents (a screen poll each) and agents with plugin checks. */
-  private alwaysDue: MonitorTarget[] = [];
+  /**
+   * The targets due every pass (see {@link isAlwaysDue}); dropped whenever the agent list
+   * changes (add, reload) and made again on the next pass.
+   */
+  private alwaysDue: MonitorTarget[] | undefined;
   /** An agent asked to be looked at (see `ProcessAgentDeps.onDue`) since the last full look. */
   private fleetDirty = true;
   /** The earliest {@link ProcessAgent.dueAt} of the agents not looked at. */
   private nextDueAt = -Infinity;
+
+  /** tmux agents (a screen poll each) and agents with plugin checks are judged every pass. */
+  private isAlwaysDue(agent: Agent): boolean {
+    return !(agent instanceof ProcessAgent) || agent.hasPluginChecks;
+  }
 
   private targetFor(agent: Agent): MonitorTarget {
     let t = this.targetOf.get(agent);
@@ -416,20 +419,14 @@ export class Supervisor {
    */
   private targets(): readonly MonitorTarget[] {
     const now = this.clock.now();
-    if (now - this.lastScanAt >= this.intervalMs / 2)
-      this.scan(now, this.fleetDirty || !this.targetList);
-    if (!this.targetList) {
-      const list: MonitorTarget[] = [];
+    if (!this.alwaysDue) {
       const always: MonitorTarget[] = [];
-      for (const agent of this.agentsById.values()) {
-        const t = this.targetFor(agent);
-        list.push(t);
-        if (!(agent instanceof ProcessAgent) || agent.hasPluginChecks) always.push(t);
-      }
-      this.targetList = list;
+      for (const agent of this.agentsById.values())
+        if (this.isAlwaysDue(agent)) always.push(this.targetFor(agent));
       this.alwaysDue = always;
       this.fleetDirty = true;
     }
+    if (now - this.lastScanAt >= this.intervalMs / 2) this.scan(now, this.fleetDirty);
     const quiet = this.sampler.quiet;
     if (quiet && !this.fleetDirty && now < this.nextDueAt) return this.alwaysDue;
     this.fleetDirty = false;
@@ -438,7 +435,7 @@ export class Supervisor {
     let next = Infinity;
     // forEach: see scan.
     this.agentsById.forEach((agent) => {
-      if (!(agent instanceof ProcessAgent) || agent.hasPluginChecks) {
+      if (this.isAlwaysDue(agent) || !(agent instanceof ProcessAgent)) {
         due.push(this.targetFor(agent));
         return;
       }
