@@ -76,7 +76,15 @@ function make(
     random: () => 0.5,
     ...(extra.stateFile ? { stateFile: extra.stateFile } : {}),
     ...(extra.plugins ? { plugins: extra.plugins } : {}),
-    ...(extra.passes ? recording(extra.passes) : {}),
+    ...(extra.passes
+      ? recording(extra.passes)
+      : {
+          strategy: {
+            strategy: parsed.strategy,
+            concurrency: parsed.concurrency,
+            healthy_every: parsed.healthy_every,
+          },
+        }),
   });
   supervisors.push(sup);
   return { sup, reporter };
@@ -508,6 +516,30 @@ describe('an idle agent is judged only when something can move', () => {
       () => sup.list().find((a) => a.id === 'sleeper')?.status === 'unresponsive',
     );
     expect(sup.list().find((a) => a.id === 'sleeper-2')?.status).toBe('running');
+  });
+});
+
+describe('an agent found due is judged even when the strategy puts it off', () => {
+  it('priority checks a healthy agent every healthy_every passes: a heartbeat deadline still holds on a quiet fleet', async () => {
+    const parent = tempDir();
+    mkdirSync(join(parent, 'warden-p'));
+    writeFileSync(join(parent, 'cpuacct.usage'), '0\n');
+    writeFileSync(join(parent, 'warden-p', 'cpuacct.usage'), '0\n');
+    writeFileSync(join(parent, 'warden-p', 'cgroup.procs'), '');
+    const { sup } = make(
+      [{ id: 'sleeper', command: ['sleep', '1000'], health: { heartbeat_timeout: '300ms' } }],
+      { check_interval: '100ms', cgroup: parent, strategy: 'priority', healthy_every: 3 },
+      { cgroupOptions: { name: 'warden-p' } },
+    );
+    sup.start();
+    await until('running', () => sup.list()[0]!.pid);
+    await new Promise((r) => setTimeout(r, 1000));
+    // Seen in a pass the strategy may skip it: the agent is owed a check until it gets one.
+    for (let i = 0; i < 3; i++) {
+      sup.seen('sleeper', Date.now());
+      await new Promise((r) => setTimeout(r, 100 + i * 37));
+    }
+    await until('unresponsive', () => sup.list()[0]!.status === 'unresponsive', 5000);
   });
 });
 

@@ -246,6 +246,7 @@ export class Supervisor {
       if (!config) {
         result.removed.push(id);
         this.agentsById.delete(id);
+        if (agent instanceof ProcessAgent) this.owed.delete(agent);
         this.alwaysDue = undefined;
         await agent.close();
         continue;
@@ -256,6 +257,7 @@ export class Supervisor {
       }
       result.changed.push(id);
       this.agentsById.delete(id);
+      if (agent instanceof ProcessAgent) this.owed.delete(agent);
       this.alwaysDue = undefined;
       const saved = agent instanceof ProcessAgent ? agent.snapshot() : undefined;
       await agent.close();
@@ -389,6 +391,11 @@ export class Supervisor {
   private fleetDirty = true;
   /** The earliest {@link ProcessAgent.dueAt} of the agents not looked at. */
   private nextDueAt = -Infinity;
+  /**
+   * Agents a pass found due that the strategy has not checked yet (`priority` checks a
+   * healthy one only every `healthy_every` passes): due in every pass until it does.
+   */
+  private readonly owed = new Set<ProcessAgent>();
 
   /** tmux agents (a screen poll each) and agents with plugin checks are judged every pass. */
   private isAlwaysDue(agent: Agent): boolean {
@@ -428,7 +435,8 @@ export class Supervisor {
     }
     if (now - this.lastScanAt >= this.intervalMs / 2) this.scan(now, this.fleetDirty);
     const quiet = this.sampler.quiet;
-    if (quiet && !this.fleetDirty && now < this.nextDueAt) return this.alwaysDue;
+    const owed = this.owed;
+    if (quiet && !this.fleetDirty && owed.size === 0 && now < this.nextDueAt) return this.alwaysDue;
     this.fleetDirty = false;
     const due: MonitorTarget[] = [];
     const samples = this.samples;
@@ -443,8 +451,10 @@ export class Supervisor {
       if (at === Infinity) return;
       const pid = agent.pid;
       const sample = quiet || pid === undefined ? undefined : samples.get(pid);
-      if (at <= now || (sample !== undefined && !sample.idle)) due.push(this.targetFor(agent));
-      else if (at < next) next = at;
+      if (at <= now || owed.has(agent) || (sample !== undefined && !sample.idle)) {
+        due.push(this.targetFor(agent));
+        owed.add(agent);
+      } else if (at < next) next = at;
     });
     this.nextDueAt = next;
     return due;
@@ -454,6 +464,7 @@ export class Supervisor {
   private check(agent: Agent): Promise<void> {
     // CHECK_DONE: finished synchronously, so the strategy arms no timeout for it.
     if (!(agent instanceof ProcessAgent)) return CHECK_DONE;
+    this.owed.delete(agent);
     const now = this.clock.now();
     // A strategy that checks without asking for targets first still gets fresh samples.
     if (now - this.lastScanAt >= this.intervalMs / 2) this.scan(now, true);
