@@ -41,6 +41,21 @@ function tempDir(): string {
   return d;
 }
 
+/**
+ * A cgroup v1 stand-in: the files the kernel makes (see fleet-cgroup.test.ts), under a temp
+ * parent, for `cgroup: parent` with `cgroupOptions: { name }`. Its CPU counter never moves, so
+ * every scan after the first is quiet. Returns the parent and the fleet cgroup's directory.
+ */
+function standInCgroup(name: string): { parent: string; dir: string } {
+  const parent = tempDir();
+  const dir = join(parent, name);
+  mkdirSync(dir);
+  writeFileSync(join(parent, 'cpuacct.usage'), '0\n');
+  writeFileSync(join(dir, 'cpuacct.usage'), '0\n');
+  writeFileSync(join(dir, 'cgroup.procs'), '');
+  return { parent, dir };
+}
+
 class MemoryLog implements SupervisorLog {
   readonly lines: Array<{ level: string; msg: string }> = [];
   debug = (_o: object, msg: string) => void this.lines.push({ level: 'debug', msg });
@@ -489,12 +504,7 @@ describe('an idle agent is judged only when something can move', () => {
   });
 
   it('with a fleet cgroup whose CPU counter did not move, a pass touches no agent, yet deadlines hold', async () => {
-    // A stand-in cgroup whose counter never moves: every scan after the first is quiet.
-    const parent = tempDir();
-    mkdirSync(join(parent, 'warden-q'));
-    writeFileSync(join(parent, 'cpuacct.usage'), '0\n');
-    writeFileSync(join(parent, 'warden-q', 'cpuacct.usage'), '0\n');
-    writeFileSync(join(parent, 'warden-q', 'cgroup.procs'), '');
+    const { parent } = standInCgroup('warden-q');
     const passes: string[][] = [];
     const { sup, reporter } = make(
       [
@@ -521,11 +531,7 @@ describe('an idle agent is judged only when something can move', () => {
 
 describe('an agent found due is judged even when the strategy puts it off', () => {
   it('priority checks a healthy agent every healthy_every passes: a heartbeat deadline still holds on a quiet fleet', async () => {
-    const parent = tempDir();
-    mkdirSync(join(parent, 'warden-p'));
-    writeFileSync(join(parent, 'cpuacct.usage'), '0\n');
-    writeFileSync(join(parent, 'warden-p', 'cpuacct.usage'), '0\n');
-    writeFileSync(join(parent, 'warden-p', 'cgroup.procs'), '');
+    const { parent } = standInCgroup('warden-p');
     const { sup } = make(
       [{ id: 'sleeper', command: ['sleep', '1000'], health: { heartbeat_timeout: '300ms' } }],
       { check_interval: '100ms', cgroup: parent, strategy: 'priority', healthy_every: 3 },
@@ -560,13 +566,7 @@ describe('the fleet cgroup', () => {
   });
 
   it('moves each agent into the cgroup of monitoring.cgroup right after its spawn, and says so', async () => {
-    // A cgroup stand-in: the files the kernel makes (see fleet-cgroup.test.ts).
-    const parent = tempDir();
-    const dir = join(parent, 'warden-sup');
-    mkdirSync(dir);
-    writeFileSync(join(parent, 'cpuacct.usage'), '0\n');
-    writeFileSync(join(dir, 'cpuacct.usage'), '0\n');
-    writeFileSync(join(dir, 'cgroup.procs'), '');
+    const { parent, dir } = standInCgroup('warden-sup');
     const log = new MemoryLog();
     const { sup } = make(
       [sleeper, { ...sleeper, id: 'sleeper-2' }],
