@@ -91,9 +91,6 @@ export class LogCenter implements HubFeature {
     this.cursor = state.seq;
     this.flushed = state.seq;
     this.unsubscribe = this.ctx.bus.subscribe((messages) => this.onMessages(messages));
-    const cfg = this.ctx.config.logs;
-    this.timer = setInterval(() => this.tick(), cfg.flush_interval);
-    this.timer.unref();
     this.beginCatchup();
   }
 
@@ -155,11 +152,12 @@ export class LogCenter implements HubFeature {
   async close(): Promise<void> {
     if (this.closed) return;
     this.unsubscribe?.();
-    clearInterval(this.timer);
     // What the hub committed before the close still goes in (bounded by the catch-up).
     if (this.store) await this.settle().catch(() => undefined);
     this.closed = true;
     this.mode = 'stopped';
+    clearTimeout(this.timer);
+    this.timer = undefined;
     await this.store?.close();
   }
 
@@ -180,6 +178,7 @@ export class LogCenter implements HubFeature {
       this.cursor = m.seq;
     }
     this.checkPending();
+    this.arm();
   }
 
   private checkPending(): void {
@@ -196,6 +195,20 @@ export class LogCenter implements HubFeature {
       return;
     }
     if (this.pending.length >= cfg.max_batch) void this.flush();
+  }
+
+  /**
+   * Arms the next tick while rows wait or must be read again: an idle hub (no `log` events)
+   * sets no timer at all.
+   */
+  private arm(): void {
+    if (this.timer || this.closed || (this.pending.length === 0 && !this.dropped)) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.tick();
+      this.arm();
+    }, this.ctx.config.logs.flush_interval);
+    this.timer.unref();
   }
 
   private tick(): void {
@@ -234,6 +247,8 @@ export class LogCenter implements HubFeature {
         }
       } finally {
         this.flushing = undefined;
+        // A failed write is retried on the next tick.
+        this.arm();
       }
     })();
     return this.flushing;
@@ -251,6 +266,7 @@ export class LogCenter implements HubFeature {
       })
       .finally(() => {
         this.catchingUp = undefined;
+        this.arm();
       });
   }
 

@@ -51,4 +51,50 @@ describe('SqliteWriter agents projection', () => {
     second.close();
     first.close();
   });
+
+  it('writes waiting agent deltas within the flush interval with no further event, then again for the next event', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'warden-writer-')), 'w.db');
+    const migrated = new SqliteEventStore(file, { writerThread: false });
+    await migrated.migrate();
+    await migrated.close();
+    const writer = new SqliteWriter(file);
+    const raw = new BetterSqlite3(file, { readonly: true });
+    const row = () => raw.prepare("SELECT status FROM agents WHERE agent_id = 'kite'").get();
+    try {
+      writer.append(
+        [
+          {
+            id: 'k1',
+            type: 'agent_status_update',
+            agentId: 'kite',
+            ts: 5,
+            data: { status: 'busy' },
+          },
+        ],
+        1000,
+      );
+      expect(row()).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 600));
+      expect(row()).toEqual({ status: 'busy' });
+      // Past the interval since that flush, the next event is written at once; one right
+      // after it waits for a timer armed anew.
+      const status = (id: string, ts: number, st: string): WardenEvent =>
+        ({
+          id,
+          type: 'agent_status_update',
+          agentId: 'kite',
+          ts,
+          data: { status: st },
+        }) as WardenEvent;
+      writer.append([status('k2', 6, 'idle')], 2000);
+      expect(row()).toEqual({ status: 'idle' });
+      writer.append([status('k3', 7, 'needs_input')], 2001);
+      expect(row()).toEqual({ status: 'idle' });
+      await new Promise((r) => setTimeout(r, 600));
+      expect(row()).toEqual({ status: 'needs_input' });
+    } finally {
+      raw.close();
+      writer.close();
+    }
+  });
 });

@@ -46,7 +46,8 @@ export class SqliteWriter {
   /** Agent deltas committed to the log but not yet to the agents table. */
   private pendingAgents = new Map<string, AgentDelta>();
   private lastAgentFlush = 0;
-  private readonly flushTimer: NodeJS.Timeout;
+  /** Armed while agent deltas wait (an idle hub sets no timer at all). */
+  private flushTimer: NodeJS.Timeout | undefined;
   lastSeq: number;
 
   constructor(file: string) {
@@ -66,8 +67,6 @@ export class SqliteWriter {
       this.appendInTx(events, receivedAt, dataJson),
     );
     this.catchUp();
-    this.flushTimer = setInterval(() => this.flushAgents(), AGENT_FLUSH_MS);
-    this.flushTimer.unref();
   }
 
   /**
@@ -86,7 +85,15 @@ export class SqliteWriter {
     this.lastSeq = lastSeq;
     // Merged only after the commit: deltas of a rolled-back call never reach the projection.
     for (const a of agents.values()) mergeDelta(this.pendingAgents, a);
-    if (Date.now() - this.lastAgentFlush >= AGENT_FLUSH_MS) this.flushAgents();
+    const since = Date.now() - this.lastAgentFlush;
+    if (since >= AGENT_FLUSH_MS) this.flushAgents();
+    else if (this.pendingAgents.size > 0 && !this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        this.flushAgents();
+      }, AGENT_FLUSH_MS - since);
+      this.flushTimer.unref();
+    }
     return results;
   }
 
@@ -364,7 +371,7 @@ export class SqliteWriter {
   }
 
   close(): void {
-    clearInterval(this.flushTimer);
+    clearTimeout(this.flushTimer);
     if (!this.writer.open) return;
     this.flushAgents();
     this.writer.close();
