@@ -283,6 +283,30 @@ describe('agent SDK against a real server', () => {
     await expect(c.status('idle')).resolves.toMatchObject({ seq: 1 });
   });
 
+  it('sends what is published in one go as one frame, not a frame per event', async () => {
+    const s = await server();
+    const frames: string[] = [];
+    // Counts the publish frames the client sends through a real socket.
+    const Counting = class extends WebSocket {
+      override send(data: string): void {
+        if (data.startsWith('{"op":"publish"')) frames.push(data);
+        super.send(data);
+      }
+    } as unknown as WebSocketFactory;
+    const c = client(s, await s.token('agent', 'burst'), {
+      agentId: 'burst',
+      WebSocket: Counting,
+      heartbeatMs: 0,
+    });
+    await c.status('idle');
+    frames.length = 0;
+    const acks = Array.from({ length: 200 }, (_, i) => c.metrics({ tokens: i }));
+    await Promise.all(acks);
+    expect(frames).toHaveLength(1);
+    expect((JSON.parse(frames[0]!) as { events: unknown[] }).events).toHaveLength(200);
+    expect(await storedEvents(s)).toHaveLength(201);
+  });
+
   it('close() waits for acks, then refuses new events', async () => {
     const s = await server();
     const c = connect({ url: s.url, token: await s.token('agent', 'z'), agentId: 'z' });

@@ -213,6 +213,8 @@ export class WardenClient {
   private readonly maxEvents: number;
   private readonly maxBytes: number;
   private readonly maxInFlight: number;
+  /** A {@link pump} is queued for the end of the current task. */
+  private pumpQueued = false;
   private readonly maxBatch: number;
   private readonly heartbeatMs: number;
   private readonly pingIntervalMs: number;
@@ -423,7 +425,15 @@ export class WardenClient {
     };
     this.outbox.set(event.id, entry);
     this.outboxBytes += bytes;
-    this.pump();
+    // Sent once the caller's synchronous work is done: what it publishes in one go (a
+    // supervisor's pass over its fleet) leaves in one frame, not one frame per event.
+    if (!this.pumpQueued) {
+      this.pumpQueued = true;
+      queueMicrotask(() => {
+        this.pumpQueued = false;
+        this.pump();
+      });
+    }
     return entry;
   }
 
