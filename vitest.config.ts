@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@warden/protocol': src('./packages/protocol/src/index.ts'),
+      '@warden/server/config': src('./apps/server/src/config-entry.ts'),
       '@warden/server': src('./apps/server/src/index.ts'),
       '@warden/sdk/file-spool': src('./packages/sdk/src/file-spool.ts'),
       '@warden/sdk': src('./packages/sdk/src/index.ts'),

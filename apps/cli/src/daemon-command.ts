@@ -13,7 +13,7 @@ import {
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
-import { ConfigError, loadConfig, parseDuration, type ConfigFlags } from '@warden/server';
+import { ConfigError, loadConfig, parseDuration, type ConfigFlags } from '@warden/server/config';
 import { EXIT } from './exit-codes.js';
 import { HubClient, readServerFile, type ServerFile } from './hub-client.js';
 import { DaemonLockedError, PidFile, isWardenProcess, systemProcessProbe } from './pid-file.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Health } from '@warden/protocol';
-import { ConfigError } from '@warden/server';
+import { ConfigError } from '@warden/server/config';
 import { displayWidth, formatAgo, healthLabel, HEALTH_MARK } from './agents-command.js';
 import { processIo, type CliIo } from './cli-io.js';
 import { EXIT } from './exit-codes.js';

@@ -8,7 +8,7 @@ import {
   loadConfig,
   type ConfigFlags,
   type ResolvedConfig,
-} from '@warden/server';
+} from '@warden/server/config';
 import { EXIT } from './exit-codes.js';
 import { isWardenProcess, systemProcessProbe, type ProcessProbe } from './pid-file.js';
 

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { VERSION } from '@warden/server';
+import { VERSION } from '@warden/server/config';
 import { registerAgentsCommand } from './agents-command.js';
 import { registerAlertsCommand } from './alerts-command.js';
 import { registerControlCommands } from './control-command.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '@warden/server';
+import { loadConfig } from '@warden/server/config';
 import { connect, systemClock } from '@warden/sdk';
 import { resolveAgents } from '@warden/supervisor';
 import { EXIT } from './exit-codes.js';

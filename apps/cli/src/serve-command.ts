@@ -1,11 +1,10 @@
+import type { Warden } from '@warden/server';
 import {
   ConfigError,
-  createWarden,
   loadConfig,
   type ConfigFlags,
   type ResolvedConfig,
-  type Warden,
-} from '@warden/server';
+} from '@warden/server/config';
 import type { HubSupervisor } from '@warden/supervisor';
 import { EXIT } from './exit-codes.js';
 import { fleetOf, superviseFleet } from './supervise-command.js';
@@ -37,6 +36,8 @@ export async function serve(flags: ConfigFlags): Promise<number> {
   let config: ResolvedConfig;
   try {
     config = loadConfig(flags);
+    // The hub is loaded only here: the other commands start without it.
+    const { createWarden } = await import('@warden/server');
     warden = await createWarden({ config });
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -7,7 +7,7 @@ import {
   loadConfig,
   type ConfigFlags,
   type ResolvedConfig,
-} from '@warden/server';
+} from '@warden/server/config';
 import {
   PluginHost,
   installPluginCrashGuard,

@@ -6,7 +6,7 @@ import {
   loadConfig,
   parseDuration,
   type ConfigFlags,
-} from '@warden/server';
+} from '@warden/server/config';
 import { EXIT } from './exit-codes.js';
 
 export interface TokenFlags extends ConfigFlags {
