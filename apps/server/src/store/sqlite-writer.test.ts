@@ -7,13 +7,18 @@ import type { WardenEvent } from '@warden/protocol';
 import { SqliteEventStore } from './sqlite-event-store.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
+/** A database file with the schema in place and nothing else. */
+async function migratedFile(): Promise<string> {
+  const file = join(mkdtempSync(join(tmpdir(), 'warden-writer-')), 'w.db');
+  const migrated = new SqliteEventStore(file, { writerThread: false });
+  await migrated.migrate();
+  await migrated.close();
+  return file;
+}
+
 describe('SqliteWriter agents projection', () => {
   it('rebuilds agent state (check verdicts too) from the log when the process died before writing it', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'warden-writer-')), 'w.db');
-    const migrated = new SqliteEventStore(file, { writerThread: false });
-    await migrated.migrate();
-    await migrated.close();
-
+    const file = await migratedFile();
     const first = new SqliteWriter(file);
     const ev = (id: string, data: Record<string, unknown>, type = 'agent_status_update') =>
       ({ id, type, agentId: 'phoenix', ts: 5, data }) as WardenEvent;
@@ -53,10 +58,7 @@ describe('SqliteWriter agents projection', () => {
   });
 
   it('writes waiting agent deltas within the flush interval with no further event, then again for the next event', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'warden-writer-')), 'w.db');
-    const migrated = new SqliteEventStore(file, { writerThread: false });
-    await migrated.migrate();
-    await migrated.close();
+    const file = await migratedFile();
     const writer = new SqliteWriter(file);
     const raw = new BetterSqlite3(file, { readonly: true });
     const row = () => raw.prepare("SELECT status FROM agents WHERE agent_id = 'kite'").get();
