@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, collectDefaultMetrics, type Registry } from 'prom-client';
 
 /**
  * Period of the timer whose lateness is the event-loop delay. prom-client's default of 10 ms
@@ -21,12 +21,31 @@ export function eventLoopDelayMetricName(stat: (typeof STATS)[number]): string {
  * A resolution for prom-client's own delay histogram at which its timer never fires (about
  * 24 days): {@link registerEventLoopDelay} replaces the gauges it feeds.
  */
-export const PROM_CLIENT_HISTOGRAM_OFF_MS = 2_147_483_647;
+const PROM_CLIENT_HISTOGRAM_OFF_MS = 2_147_483_647;
+
+/**
+ * Node's default process metrics (prom-client's) on `registry`, as the hub exports them: the
+ * event-loop delay from {@link registerEventLoopDelay} instead of prom-client's 10 ms probe,
+ * and without the `*_total` gauges `promtool check metrics` rejects (a `_total` suffix is for
+ * counters; the per-type gauges without it stay). Returns a function that stops the probe.
+ */
+export function collectNodeMetrics(registry: Registry): () => void {
+  collectDefaultMetrics({
+    register: registry,
+    eventLoopMonitoringPrecision: PROM_CLIENT_HISTOGRAM_OFF_MS,
+  });
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ])
+    registry.removeSingleMetric(name);
+  return registerEventLoopDelay(registry);
+}
 
 /**
  * Replaces prom-client's `nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds` on
- * `registry` (call after `collectDefaultMetrics` with {@link PROM_CLIENT_HISTOGRAM_OFF_MS})
- * with the same names fed by one histogram at `periodMs`. Node's histogram records the whole
+ * `registry` (if it has them: see {@link collectNodeMetrics}) with the same names fed by one histogram at `periodMs`. Node's histogram records the whole
  * interval between ticks, so prom-client reports an idle loop as lagging by the period; these
  * report only the lateness beyond it (0 when idle), which keeps the figures comparable
  * whatever the period. Returns a function that stops the histogram.

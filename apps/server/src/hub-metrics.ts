@@ -1,6 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AGENT_STATUSES, type StoredEvent } from '@warden/protocol';
-import { PROM_CLIENT_HISTOGRAM_OFF_MS, registerEventLoopDelay } from './event-loop-delay.js';
+import { collectNodeMetrics } from './event-loop-delay.js';
 
 /** How many label values the per-agent families may carry (`metrics:` config). */
 export interface LabelLimits {
@@ -109,21 +109,7 @@ export class HubMetrics {
         for (const [status, n] of counts) this.set({ status }, n);
       },
     });
-    // prom-client's delay histogram ticks every 10 ms; it is replaced by one at 100 ms.
-    collectDefaultMetrics({
-      register: this.registry,
-      eventLoopMonitoringPrecision: PROM_CLIENT_HISTOGRAM_OFF_MS,
-    });
-    registerEventLoopDelay(this.registry);
-    // prom-client names these gauges *_total, which `promtool check metrics` rejects (a
-    // _total suffix is for counters); the per-type gauges without the suffix stay.
-    for (const name of [
-      'nodejs_active_handles_total',
-      'nodejs_active_requests_total',
-      'nodejs_active_resources_total',
-    ]) {
-      this.registry.removeSingleMetric(name);
-    }
+    collectNodeMetrics(this.registry);
   }
 
   /** Sets the label limits; call before the first event is observed (MetricsHistory does). */
