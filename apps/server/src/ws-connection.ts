@@ -103,7 +103,10 @@ function asPublishFrame(raw: unknown): PublishFrame | undefined {
  * command router, which writes `command` frames to it directly.
  */
 export class Connection implements CommandPeer {
+  /** The peer answered the last ping (or none was sent yet). */
   alive = true;
+  /** The peer sent a frame since the last ping sweep: it is there, and needs no ping. */
+  heard = false;
   private readonly socket: Socket | undefined;
   private readonly filter = new TopicFilter();
   private mode: Mode = 'none';
@@ -125,6 +128,7 @@ export class Connection implements CommandPeer {
     // Safe because permessage-deflate is off, so ws never holds frames back in its sender.
     this.socket = (ws as unknown as { _socket?: Socket })._socket;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.heard = true;
       // Whatever a frame holds, it must never take the process down.
       try {
         this.onMessage(data, isBinary);

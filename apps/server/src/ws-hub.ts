@@ -22,7 +22,7 @@ export class WsHub {
     readonly commands: CommandRouter = new CommandRouter(),
   ) {
     this.unsubscribe = ctx.bus.subscribe((messages) => this.broadcast(messages));
-    // A peer that has not answered the previous ping by the next sweep is dropped.
+    // A silent peer that has not answered the previous ping by the next sweep is dropped.
     this.pingTimer = setInterval(() => this.sweep(), pingIntervalMs);
     this.pingTimer.unref();
   }
@@ -47,8 +47,19 @@ export class WsHub {
     for (const c of this.connections) c.deliver(messages);
   }
 
+  /**
+   * Every `ping_interval`: a peer that sent a frame since the last sweep is there and is not
+   * pinged (an SDK client pings every 15 s itself, so it and the hub do not both wake each
+   * other up for the same answer); a silent one is pinged, and dropped at the next sweep if it
+   * has not answered by then.
+   */
   private sweep(): void {
     for (const c of this.connections) {
+      if (c.heard) {
+        c.heard = false;
+        c.alive = true;
+        continue;
+      }
       if (!c.alive) {
         c.ws.terminate();
         continue;

@@ -55,6 +55,28 @@ describe('WebSocket connection lifecycle', () => {
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
+  it('does not ping a peer that keeps talking, and drops it once it falls silent', async () => {
+    const ws = new WebSocket(srv.wsUrl, {
+      headers: { authorization: `Bearer ${await srv.token('viewer')}` },
+      autoPong: false,
+    });
+    await new Promise((r) => ws.once('open', r));
+    let pings = 0;
+    ws.on('ping', () => pings++);
+    // Its own pings, every 100 ms: four sweeps (300 ms apart) each find it heard from.
+    const talk = setInterval(() => ws.send('{"op":"ping"}'), 100);
+    await new Promise((r) => setTimeout(r, 1300));
+    clearInterval(talk);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(pings).toBe(0);
+    // Silent now, and it does not answer the ping that comes: dropped within two sweeps more.
+    const started = Date.now();
+    const { code } = await closed(ws);
+    expect(code).toBe(1006);
+    expect(pings).toBe(1);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
   it('keeps a peer that answers pings', async () => {
     const ws = await srv.connect(await srv.token('viewer'));
     await new Promise((r) => setTimeout(r, 1200));

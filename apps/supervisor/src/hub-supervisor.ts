@@ -123,6 +123,9 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
           opts.log.error({ agent: agentId, type }, `report to the hub refused: ${err.message}`);
         });
     },
+    // The connection's ping rides the check pass, at most a pass (and 5 s) early: its own
+    // timer would wake the process 4 more times a minute, and the answer 4 more.
+    tick: () => client.keepalive(Math.min(opts.checkIntervalMs ?? 5000, 5000)),
   };
   const limited = concurrencyLimit(MINT_CONCURRENCY);
   const mintFromHub =

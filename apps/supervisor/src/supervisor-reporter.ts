@@ -6,6 +6,12 @@
 export interface SupervisorReporter {
   /** @param ts when it happened (epoch ms); the send time when absent. */
   publish(agentId: string, type: string, data: Record<string, unknown>, ts?: number): void;
+  /**
+   * Called at the start of every check pass (once a `check_interval`), while the process is
+   * awake anyway: a reporter with a connection to keep alive does that here rather than on a
+   * timer of its own, which would wake the process once more. Must not throw.
+   */
+  tick?(): void;
 }
 
 /** The supervisor's own log (pino's Logger fits). */
@@ -32,8 +38,13 @@ export class MemoryReporter implements SupervisorReporter {
     data: Record<string, unknown>;
     ts?: number;
   }> = [];
+  /** Check passes begun (see {@link SupervisorReporter.tick}). */
+  ticks = 0;
   publish(agentId: string, type: string, data: Record<string, unknown>, ts?: number): void {
     this.events.push({ agentId, type, data, ...(ts !== undefined ? { ts } : {}) });
+  }
+  tick(): void {
+    this.ticks++;
   }
   /** The events of one agent and type, in order. */
   of(agentId: string, type: string): Array<Record<string, unknown>> {

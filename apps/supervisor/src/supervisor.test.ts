@@ -518,6 +518,8 @@ describe('an idle agent is judged only when something can move', () => {
     await until('15 passes', () => passes.length >= 15);
     expect(passes.slice(5).every((p) => p.length === 0)).toBe(true);
     expect(reporter.of('sleeper', 'metric_update').length).toBeGreaterThan(0);
+    // The reporter's tick (the hub connection's keepalive) rides every pass, quiet ones too.
+    expect(reporter.ticks).toBe(passes.length);
     // The agent speaks once and falls silent: only the heartbeat deadline can move it now,
     // and it does, 300 ms later, in passes that are otherwise quiet.
     sup.seen('sleeper', Date.now());

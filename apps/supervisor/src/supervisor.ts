@@ -117,6 +117,7 @@ export class Supervisor {
             const severity = data.severity === 'critical' ? 'critical' : 'warning';
             void plugins.notify({ agentId, severity, text: String(data.reason) });
           },
+          ...(opts.reporter.tick ? { tick: () => opts.reporter.tick!() } : {}),
         }
       : opts.reporter;
     this.intervalMs = opts.checkIntervalMs ?? 5000;
@@ -425,6 +426,7 @@ export class Supervisor {
    * due, the pass touches no agent at all: an idle fleet costs one read a second.
    */
   private targets(): readonly MonitorTarget[] {
+    this.reporter.tick?.();
     const now = this.clock.now();
     if (!this.alwaysDue) {
       const always: MonitorTarget[] = [];

@@ -249,6 +249,8 @@ export class WardenClient {
   private pingTimer: unknown;
   /** A ping went out and nothing has come back since. */
   private awaitingPong = false;
+  /** When the ping timer fires (see {@link keepalive}). */
+  private pingDueAt = Infinity;
   /** What the socket's last `error` event said, for the report of a failed attempt. */
   private socketError: string | undefined;
   /** Set while publishing pauses after a retryable refusal. */
@@ -911,17 +913,36 @@ export class WardenClient {
   private schedulePing(ws: WebSocketLike): void {
     if (this.pingIntervalMs <= 0) return;
     this.clock.clearTimeout(this.pingTimer);
-    this.pingTimer = this.clock.setTimeout(() => {
-      if (this.ws !== ws || !this.connected) return;
-      if (this.awaitingPong) {
-        this.abandon(ws, 4000, `no reply within ${this.pingIntervalMs} ms`);
-        return;
-      }
-      this.awaitingPong = true;
-      this.send('{"op":"ping"}');
-      this.schedulePing(ws);
-    }, this.pingIntervalMs);
+    this.pingDueAt = this.clock.now() + this.pingIntervalMs;
+    this.pingTimer = this.clock.setTimeout(() => this.pingStep(ws), this.pingIntervalMs);
     (this.pingTimer as { unref?: () => void } | undefined)?.unref?.();
+  }
+
+  /** The liveness step of {@link schedulePing}: drop a silent connection, else ping it. */
+  private pingStep(ws: WebSocketLike): void {
+    if (this.ws !== ws || !this.connected) return;
+    if (this.awaitingPong) {
+      this.abandon(ws, 4000, `no reply within ${this.pingIntervalMs} ms`);
+      return;
+    }
+    this.awaitingPong = true;
+    this.send('{"op":"ping"}');
+    this.schedulePing(ws);
+  }
+
+  /**
+   * Runs the connection's liveness step (see `pingIntervalMs`) now if it is due within
+   * `withinMs`, instead of on its own timer. A caller that wakes up regularly anyway (a
+   * sampler ticking every second) calls this from its tick: the ping then goes out, and its
+   * answer comes back, while the process is awake, and the SDK's timer, always pushed
+   * further out, never wakes it. The step may run up to `withinMs` early, so a ping has at
+   * least `pingIntervalMs - withinMs` to be answered. No-op while not connected or with pings
+   * off. @param withinMs - @defaultValue 1000
+   */
+  keepalive(withinMs = 1000): void {
+    const ws = this.ws;
+    if (ws === undefined || !this.connected || this.pingIntervalMs <= 0) return;
+    if (this.clock.now() >= this.pingDueAt - withinMs) this.pingStep(ws);
   }
 
   /**

@@ -164,6 +164,69 @@ describe('SDK connections', () => {
     expect(received[1]!.ids).toEqual(received[0]!.ids);
   });
 
+  it("keepalive() runs the liveness ping on the caller's tick; the SDK's own timer never fires", async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    cleanups.push(() => {
+      for (const ws of wss.clients) ws.terminate();
+      return new Promise<void>((r) => wss.close(() => r()));
+    });
+    let pings = 0;
+    let answer = true;
+    wss.on('connection', (ws: WsSocket) => {
+      ws.on('message', (data: Buffer) => {
+        const f = JSON.parse(data.toString()) as { op: string };
+        if (f.op !== 'ping') return;
+        pings++;
+        if (answer) ws.send('{"op":"pong"}');
+      });
+    });
+    const clock = new FakeClock();
+    const c = track(
+      connect({
+        url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+        token: 't',
+        agentId: 'ticker',
+        clock,
+        pingIntervalMs: 15_000,
+        reconnect: { initialDelayMs: 100 },
+        heartbeatMs: 0,
+      }),
+    );
+    const closes: number[] = [];
+    c.on('disconnected', ({ code }) => closes.push(code));
+    let connected = false;
+    c.on('connected', () => (connected = true));
+    await waitFor(() => connected);
+    const pingTimers = () => [...clock.timers.values()].filter((t) => t.ms === 15_000);
+    expect(pingTimers()).toHaveLength(1);
+    // Ticks a second apart: nothing until the ping is due within a second.
+    for (let i = 0; i < 13; i++) {
+      clock.advance(1000);
+      c.keepalive();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pings).toBe(0);
+    clock.advance(1000); // 14 s: due within a second
+    c.keepalive();
+    await waitFor(() => pings === 1);
+    // The timer was pushed out (one pending, armed anew), the pong clears the wait.
+    expect(pingTimers()).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 50));
+    answer = false;
+    for (let i = 0; i < 14; i++) {
+      clock.advance(1000);
+      c.keepalive();
+    }
+    await waitFor(() => pings === 2); // answered nothing
+    for (let i = 0; i < 14; i++) {
+      clock.advance(1000);
+      c.keepalive();
+    }
+    expect(closes).toEqual([4000]);
+    c.keepalive(); // not connected: nothing
+  });
+
   it('refuses data that cannot be serialised without throwing at the caller', async () => {
     const c = track(
       connect({ url: 'http://127.0.0.1:1', token: 'x', agentId: 'a', heartbeatMs: 0 }),

@@ -37,6 +37,10 @@ export class FakeClock implements Clock {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
+  /** Moves the time forward without firing anything. */
+  advance(ms: number): void {
+    this.t += ms;
+  }
   /** Runs a timer now, moving the time forward by its delay. */
   fire(timer: Timer): void {
     if (!this.timers.delete(timer.id)) throw new Error('timer is not pending');
