@@ -53,8 +53,8 @@ const MAX_KILLS_PER_AGENT = 4;
 const { values: args } = parseArgs({
   options: {
     agents: { type: 'string', default: '200' },
-    window: { type: 'string', default: '60' },
-    settle: { type: 'string', default: '60' },
+    window: { type: 'string', default: '180' },
+    settle: { type: 'string', default: '120' },
     kills: { type: 'string', default: '50' },
     spacing: { type: 'string', default: '200' },
     seed: { type: 'string', default: '1' },
@@ -570,8 +570,11 @@ async function runSide(fleet: Fleet, agents: Agent[], startedAt: number): Promis
       const n = await fleet.reportedRunning();
       if (n !== agents.length) console.log(`  note: ${fleet.name} itself reports ${n} running`);
     }
-    // Idle means steady state: start-up work (JIT, first samples, agent tokens, the garbage of
-    // start-up collected) is over before the window opens. Both sides settle alike.
+    // Idle means steady state: start-up work (first samples, agent tokens, the garbage of
+    // start-up collected) is over before the window opens. Both sides settle alike. V8 keeps
+    // optimising code that runs once a second or once a minute for many minutes (a TurboFan
+    // job of 1–60 ms on a helper thread now and then), so the window is long enough (3 min)
+    // to average those out instead of catching one or missing it.
     await sleep(SETTLE_MS);
     await quiet(`${fleet.name} idle`);
     const idle = await measureIdle(fleet, agents, pids, WINDOW_MS);
