@@ -124,7 +124,7 @@ export function startHubSupervisor(opts: HubSupervisorOptions): HubSupervisor {
         });
     },
     // The connection's ping rides the check pass, at most a pass (and 5 s) early: its own
-    // timer would wake the process 4 more times a minute, and the answer 4 more.
+    // timer would wake the process 4 more times a minute.
     tick: () => client.keepalive(Math.min(opts.checkIntervalMs ?? 5000, 5000)),
   };
   const limited = concurrencyLimit(MINT_CONCURRENCY);

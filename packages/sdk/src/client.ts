@@ -933,9 +933,9 @@ export class WardenClient {
   /**
    * Runs the connection's liveness step (see `pingIntervalMs`) now if it is due within
    * `withinMs`, instead of on its own timer. A caller that wakes up regularly anyway (a
-   * sampler ticking every second) calls this from its tick: the ping then goes out, and its
-   * answer comes back, while the process is awake, and the SDK's timer, always pushed
-   * further out, never wakes it. The step may run up to `withinMs` early, so a ping has at
+   * sampler ticking every second) calls this from its tick: the ping then goes out while the
+   * process is awake, and the SDK's timer, always pushed further out, never wakes it (the
+   * answer still arrives on its own). The step may run up to `withinMs` early, so a ping has at
    * least `pingIntervalMs - withinMs` to be answered. No-op while not connected or with pings
    * off. @param withinMs - @defaultValue 1000
    */
