@@ -491,7 +491,10 @@ describe('task queue recovery', () => {
       agentId: null,
       error: expect.stringContaining('expired'),
     });
-    const ended = (await events(s, admin, 'task_completed')).find((e) => e.data.taskId === t.id)!;
+    // The event goes through the ingest path: it may be stored a moment after the task row.
+    const ended = await eventually(async () =>
+      (await events(s, admin, 'task_completed')).find((e) => e.data.taskId === t.id),
+    );
     expect(ended).toMatchObject({ agentId: 'slow', data: { success: false, requeued: true } });
     const taken = await call<QueueTask>(s, 'POST', '/api/v1/queues/exp/lease', supervisor, {
       agentId: 'fast',

@@ -109,7 +109,13 @@ describe('PaneWatcher on real tmux panes', () => {
   });
 
   it('a pane whose command exits (remain-on-exit on) is crashed: pane_dead', async () => {
-    const pane = await server.newPane(['sh', '-c', 'echo working; sleep 0.6; exit 3']);
+    // Not a shell script: a shell back in the foreground after its `sleep` is a crash fact of
+    // its own (back_to_shell), which a poll on a loaded machine could see first.
+    const pane = await server.newPane([
+      process.execPath,
+      '-e',
+      "console.log('working'); setTimeout(() => process.exit(3), 600)",
+    ]);
     const w = watch(pane);
     await w.until((o) => o.kind === 'liveness' && o.state === 'alive', 5000, 'alive');
     const crashed = await w.until((o) => o.kind === 'crashed', 5000, 'crashed');
@@ -118,7 +124,7 @@ describe('PaneWatcher on real tmux panes', () => {
     // (seen here: a zombie child left until the server's next SIGCHLD); the watcher waits a
     // second for the status and then reports the crash without it.
     expect(crashed.o.kind === 'crashed' && crashed.o.reason).toMatch(
-      /^pane_dead=1: the pane's process \(pid \d+, sh\) exited( with status 3)?$/,
+      /^pane_dead=1: the pane's process \(pid \d+, node\) exited( with status 3)?$/,
     );
     expect(crashed.at - w.startedAt).toBeGreaterThanOrEqual(500);
     // The pane is still there (remain-on-exit): dead is a crash, not a missing pane.
